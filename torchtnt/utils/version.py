@@ -1,0 +1,47 @@
+"""Python, PyTorch and platform version queries."""
+
+import platform
+import sys
+
+import torch
+from packaging.version import Version
+
+__all__ = ["get_python_version", "get_torch_version", "is_torch_version_geq", "is_windows"]
+
+
+def is_windows() -> bool:
+    """Return True when running on Windows."""
+    return platform.system() == "Windows"
+
+
+def get_python_version() -> Version:
+    """Return the running interpreter's version as a ``packaging`` Version."""
+    info = sys.version_info
+    return Version(f"{info.major}.{info.minor}.{info.micro}")
+
+
+def get_torch_version() -> Version:
+    """Return the installed PyTorch version.
+
+    Raises:
+        TypeError: if no version string can be found for torch.
+    """
+    raw = getattr(torch, "__version__", None)
+    if raw is not None:
+        raw = str(raw)
+    else:
+        try:
+            from importlib.metadata import version as dist_version
+
+            raw = dist_version("torch")
+        except Exception:
+            raw = None
+    try:
+        return Version(raw)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError("PyTorch version could not be detected automatically.") from None
+
+
+def is_torch_version_geq(version: str) -> bool:
+    """Return True if the installed torch is at least ``version`` (e.g. ``"2.4.0"``)."""
+    return get_torch_version() >= Version(version)
