@@ -1,7 +1,8 @@
 """Small pure helpers of the loop engine: stop conditions, epoch reasons, module modes."""
 
+import importlib
 import logging
-from typing import Dict, Iterable, Optional
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
 import torch
 
@@ -61,31 +62,47 @@ def _unwrap_ddp(module: torch.nn.Module) -> torch.nn.Module:
     return module
 
 
+def _exported_mode_helpers() -> Optional[Tuple[Callable[..., Any], ...]]:
+    """The pt2e helpers that switch an exported graph between train and eval behaviour.
+
+    They moved from ``torch.ao`` to ``torchao`` over torch releases; None if neither exists.
+    """
+    for module_name in ("torch.ao.quantization.pt2e.export_utils", "torchao.quantization.pt2e"):
+        try:
+            module = importlib.import_module(module_name)
+            return (
+                module.model_is_exported,
+                module.move_exported_model_to_train,
+                module.move_exported_model_to_eval,
+            )
+        except (ImportError, AttributeError):
+            continue
+    return None
+
+
 def _is_exported(module: torch.nn.Module) -> bool:
-    # Only GraphModules can come from torch.export; checking the type first avoids importing
-    # the quantization helpers for every ordinary module.
+    # torch.export produces GraphModules whose train()/eval() are replaced on the instance
+    # with functions that raise; checking that is cheap and needs no extra import.
     inner = _unwrap_ddp(module)
-    if not isinstance(inner, torch.fx.GraphModule):
-        return False
-    try:
-        from torch.ao.quantization.pt2e.export_utils import model_is_exported
-    except ImportError:
-        return False
-    return model_is_exported(inner)
+    return isinstance(inner, torch.fx.GraphModule) and "train" in inner.__dict__
 
 
 def _set_training_flag(module: torch.nn.Module, mode: bool) -> None:
-    if _is_exported(module):
-        from torch.ao.quantization.pt2e.export_utils import (
-            _move_exported_model_to_eval,
-            _move_exported_model_to_train,
-        )
-
-        inner = _unwrap_ddp(module)
-        (_move_exported_model_to_train if mode else _move_exported_model_to_eval)(inner)
-        module.training = mode
-    else:
+    if not _is_exported(module):
         module.train(mode)
+        return
+    helpers = _exported_mode_helpers()
+    inner = _unwrap_ddp(module)
+    if helpers is not None:
+        _, to_train, to_eval = helpers
+        (to_train if mode else to_eval)(inner)
+    else:
+        _log.debug(
+            "exported module: only its training flag is switched (install torchao to also "
+            "switch dropout/batch-norm behaviour of the exported graph)"
+        )
+    inner.training = mode
+    module.training = mode
 
 
 def _set_module_training_mode(modules: Dict[str, torch.nn.Module], mode: bool) -> Dict[str, bool]:

@@ -135,12 +135,13 @@ class AppStateMixin:
         for module in self._modules.values():
             if not _is_fsdp_module(module):
                 continue
-            from torchtnt.utils.prepare_module import (
-                FSDP2OptimizerWrapper,
-                FSDPOptimizerWrapper,
-            )
+            from torchtnt.utils import prepare_module
 
-            wrapper = FSDP2OptimizerWrapper if _is_fsdp2_module(module) else FSDPOptimizerWrapper
+            wrapper = (
+                prepare_module.FSDP2OptimizerWrapper
+                if _is_fsdp2_module(module)
+                else prepare_module.FSDPOptimizerWrapper
+            )
             for name, optimizer in _find_optimizers_for_module(module, self._optimizers):
                 wrapped[name] = wrapper(module, optimizer)
         plain = {k: v for k, v in self._optimizers.items() if k not in wrapped}
