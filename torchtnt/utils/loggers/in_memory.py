@@ -1,0 +1,63 @@
+"""Keep logged metrics in a Python dict, for tests and notebooks."""
+
+import time
+from collections import OrderedDict
+from typing import Dict, Mapping
+
+from torchtnt.utils.loggers.logger import MetricLogger, Scalar
+from torchtnt.utils.loggers.utils import _metric_to_float
+
+
+class InMemoryLogger(MetricLogger):
+    """Record metrics in :attr:`log_buffer`: an ``OrderedDict`` of step -> row dict.
+
+    Rows have the same shape as a file logger's: the metrics logged for the step (as
+    floats) plus ``"step"`` and ``"time"`` (``time.monotonic()`` of the latest log). Every
+    rank keeps its own buffer.
+    """
+
+    def __init__(self) -> None:
+        self._log_buffer: OrderedDict[int, Dict[str, float]] = OrderedDict()
+
+    @property
+    def log_buffer(self) -> "OrderedDict[int, Dict[str, float]]":
+        """Rows logged so far, keyed by step in first-logged order."""
+        return self._log_buffer
+
+    def log(self, name: str, data: Scalar, step: int) -> None:
+        """Store ``data`` (as a float) under ``name`` in the row for ``step``.
+
+        Args:
+            name: metric name.
+            data: an int, a float, or a tensor/ndarray with one element.
+            step: the step the value belongs to.
+
+        Raises:
+            ValueError: ``data`` has more than one element.
+            TypeError: ``data`` cannot be converted to float.
+        """
+        value = _metric_to_float(name, data, step)
+        row = self._log_buffer.get(step)
+        if row is None:
+            row = self._log_buffer[step] = {}
+        row[name] = value
+        row["step"] = step
+        row["time"] = time.monotonic()
+
+    def log_dict(self, payload: Mapping[str, Scalar], step: int) -> None:
+        """Call :meth:`log` for every item of ``payload``, in order.
+
+        Args:
+            payload: metric names mapped to values.
+            step: the step the values belong to.
+        """
+        for name, data in payload.items():
+            self.log(name, data, step)
+
+    def flush(self) -> None:
+        """Print the buffer to stdout."""
+        print(self._log_buffer)
+
+    def close(self) -> None:
+        """Drop every stored row."""
+        self._log_buffer.clear()
