@@ -1,0 +1,37 @@
+from pathlib import Path
+
+import pytest
+from fsspec.implementations.local import LocalFileSystem
+from fsspec.implementations.memory import MemoryFileSystem
+
+from torchtnt.utils.fsspec import get_filesystem
+
+
+def test_local_paths_get_the_local_filesystem(tmp_path: Path) -> None:
+    fs = get_filesystem(str(tmp_path))
+    assert isinstance(fs, LocalFileSystem)
+    fs.pipe_file(str(tmp_path / "a.txt"), b"hello")
+    assert (tmp_path / "a.txt").read_bytes() == b"hello"
+    assert isinstance(get_filesystem(f"file://{tmp_path}"), LocalFileSystem)
+
+
+def test_memory_urls_get_the_memory_filesystem() -> None:
+    fs = get_filesystem("memory://torchtnt-test/ckpt")
+    assert isinstance(fs, MemoryFileSystem)
+    fs.pipe_file("memory://torchtnt-test/ckpt/x", b"data")
+    try:
+        assert get_filesystem("memory://other").cat_file("memory://torchtnt-test/ckpt/x") == b"data"
+    finally:
+        fs.rm("memory://torchtnt-test", recursive=True)
+
+
+def test_kwargs_reach_the_filesystem(tmp_path: Path) -> None:
+    fs = get_filesystem(str(tmp_path), auto_mkdir=True)
+    assert fs.auto_mkdir is True
+    fs.pipe_file(str(tmp_path / "new" / "dir" / "f"), b"x")
+    assert (tmp_path / "new" / "dir" / "f").read_bytes() == b"x"
+
+
+def test_unknown_protocol() -> None:
+    with pytest.raises(ValueError, match="Protocol not known: nosuchproto"):
+        get_filesystem("nosuchproto://bucket/path")
