@@ -336,17 +336,22 @@ class FullSyncPeriodicTimer:
         self._work: Optional[Any] = None
 
     def check(self) -> bool:
-        """Return whether the interval had elapsed at the previous call (collective)."""
+        """Return whether the interval had elapsed at the previous call (collective).
+
+        Every call launches a new broadcast; once a True answer is returned, the next
+        interval is measured from this call.
+        """
         import torch.distributed as dist
 
+        now = perf_counter()
         elapsed = False
         if self._work is not None:
             self._work.wait()
             self._work = None
             elapsed = bool(self._flag.item())
             if elapsed:
-                return True
-        self._flag[0] = int(perf_counter() - self._start >= self._interval_s)
+                self._start = now
+        self._flag[0] = int(now - self._start >= self._interval_s)
         self._work = dist.broadcast(self._flag, 0, group=self._cpu_pg, async_op=True)
         return elapsed
 

@@ -36,8 +36,11 @@ def get_torch_version() -> Version:
             raw = dist_version("torch")
         except Exception:
             raw = None
+    # Checked explicitly: recent ``packaging`` raises InvalidVersion (not TypeError) for None.
+    if raw is None:
+        raise TypeError("PyTorch version could not be detected automatically.")
     try:
-        return Version(raw)  # type: ignore[arg-type]
+        return Version(raw)
     except TypeError:
         raise TypeError("PyTorch version could not be detected automatically.") from None
 
