@@ -23,7 +23,11 @@ from typing import Any, Literal, Optional, ParamSpec, TypeVar, Union
 import torch
 import torch.distributed as dist
 
-from torchtnt.utils._spawn import _get_free_port
+from torchtnt.utils._spawn import (  # noqa: F401  (re-exported: public names of this module)
+    ProcessGroupSetupParams,
+    _get_free_port,
+    spawn_multi_process,
+)
 
 T = TypeVar("T")
 TReturn = TypeVar("TReturn")
