@@ -64,7 +64,6 @@ def test_attributes_are_classified_by_kind() -> None:
     assert list(t.tracked_misc_statefuls()) == ["thing"]
     assert t.stateful_class is StatefulThing and t.number == 3
     for name in ("module", "optimizer", "lr_scheduler", "progress", "metric", "thing"):
-        assert name not in t.__dict__
         assert getattr(t, name) is t.app_state()[name]
     assert list(t.app_state()) == [
         "module",
@@ -81,6 +80,16 @@ def test_accessors_return_live_dicts() -> None:
     t = Tracker()
     t.tracked_modules()["extra"] = torch.nn.ReLU()
     assert isinstance(t.extra, torch.nn.ReLU)
+
+
+def test_tracked_attribute_reads_are_plain_attribute_reads() -> None:
+    t = Tracker()
+    t.module = torch.nn.Linear(1, 1)
+    assert t.__dict__["module"] is t.tracked_modules()["module"]
+    t.module = torch.nn.Linear(2, 2)  # re-assigning updates both
+    assert t.__dict__["module"] is t.tracked_modules()["module"]
+    del t.module
+    assert "module" not in t.__dict__ and "module" not in t.tracked_modules()
 
 
 def test_reassigning_moves_between_kinds_and_none_untracks() -> None:

@@ -76,7 +76,9 @@ class AppStateMixin:
 
     ``self.model = nn.Linear(2, 2)`` stores the module under ``"model"`` in
     :meth:`tracked_modules`; re-assigning a name moves it to the dict of the new kind;
-    assigning ``None`` stops tracking it.
+    assigning ``None`` stops tracking it. Change tracked objects by assigning attributes:
+    the returned dicts are live, but replacing or deleting their entries directly does not
+    update the attribute of the same name.
     """
 
     def __init__(self) -> None:
@@ -170,10 +172,10 @@ class AppStateMixin:
 
     def __setattr__(self, name: str, value: Any) -> None:
         dict_name = _tracking_dict_for(value)
+        attrs = self.__dict__
         if dict_name is None:
             if value is None:
-                self.__dict__.pop(name, None)
-                attrs = self.__dict__
+                attrs.pop(name, None)
                 for cleared in _CLEARED_BY_NONE:
                     if cleared not in attrs:
                         raise AttributeError(
@@ -182,13 +184,14 @@ class AppStateMixin:
                     attrs[cleared].pop(name, None)
             object.__setattr__(self, name, value)
             return
-        attrs = self.__dict__
         if dict_name not in attrs:
             raise AttributeError("Please call super().__init__() before setting attributes.")
-        attrs.pop(name, None)
         for tracked in _LOOKUP_ORDER:
             attrs[tracked].pop(name, None)
         attrs[dict_name][name] = value
+        # Mirror into the instance dict so reading ``self.<name>`` in a step takes Python's
+        # fast attribute path instead of a failed lookup plus __getattr__ (~0.5 us each).
+        attrs[name] = value
 
     def __delattr__(self, name: str) -> None:
         attrs = self.__dict__
@@ -196,6 +199,7 @@ class AppStateMixin:
             tracked = attrs.get(dict_name)
             if tracked is not None and name in tracked:
                 del tracked[name]
+                attrs.pop(name, None)
                 return
         object.__delattr__(self, name)
 
