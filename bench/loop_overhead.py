@@ -25,7 +25,10 @@ NUM_BATCHES = 2_000
 
 def make_batches(seed: int = 0) -> List[Batch]:
     gen = torch.Generator().manual_seed(seed)
-    return [(torch.randn(8, 32, generator=gen), torch.randn(8, 1, generator=gen)) for _ in range(NUM_BATCHES)]
+    return [
+        (torch.randn(8, 32, generator=gen), torch.randn(8, 1, generator=gen))
+        for _ in range(NUM_BATCHES)
+    ]
 
 
 def make_model() -> Tuple[torch.nn.Module, torch.optim.Optimizer]:
