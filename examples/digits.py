@@ -1,20 +1,24 @@
 """Train a small CNN on scikit-learn's bundled 8x8 digits with ``fit()``.
 
 No download: the 1,797 images ship with scikit-learn. Prints the mean train loss and the
-eval accuracy after every epoch, then the final accuracy.
+eval accuracy after every epoch, logs both to a JSON file and ends by writing an HTML report
+of the run (``--logdir``, default ``runs/digits``).
 
-    python examples/digits.py [--epochs 12] [--batch-size 32] [--seed 0]
+    python examples/digits.py [--epochs 12] [--batch-size 32] [--seed 0] [--logdir DIR]
 """
 
 import argparse
+import os
 import time
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from torchtnt.framework import EvalUnit, State, TrainUnit, fit
+from torchtnt.framework.callbacks.run_report import RunReport
+from torchtnt.utils.loggers import JSONLogger, MetricLogger
 
 Batch = Tuple[torch.Tensor, torch.Tensor]
 
@@ -54,8 +58,9 @@ def make_model() -> nn.Module:
 class DigitsUnit(TrainUnit[Batch], EvalUnit[Batch]):
     """Cross-entropy training with Adam; evaluation counts correct predictions."""
 
-    def __init__(self, lr: float) -> None:
+    def __init__(self, lr: float, logger: Optional[MetricLogger] = None) -> None:
         super().__init__()
+        self.logger = logger
         self.model = make_model()
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
         self.train_losses: List[float] = []
@@ -70,6 +75,10 @@ class DigitsUnit(TrainUnit[Batch], EvalUnit[Batch]):
         loss.backward()
         self.optimizer.step()
         self.train_losses.append(loss.item())
+        if self.logger is not None:
+            self.logger.log(
+                "train/loss", self.train_losses[-1], self.train_progress.num_steps_completed + 1
+            )
         return loss
 
     def on_eval_start(self, state: State) -> None:
@@ -88,6 +97,9 @@ class DigitsUnit(TrainUnit[Batch], EvalUnit[Batch]):
         train_loss = sum(self.train_losses) / max(len(self.train_losses), 1)
         accuracy = self.correct / max(self.seen, 1)
         self.history.append((epoch, train_loss, accuracy))
+        if self.logger is not None:
+            step = self.train_progress.num_steps_completed
+            self.logger.log_dict({"eval/accuracy": accuracy, "train/epoch_loss": train_loss}, step)
         self.train_losses.clear()
         print(f"epoch {epoch:2d}  train loss {train_loss:.4f}  eval accuracy {accuracy:.2%}")
 
@@ -100,6 +112,7 @@ def main(argv: List[str] | None = None) -> DigitsUnit:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--logdir", default="runs/digits", help="where logs and the report go")
     args = parser.parse_args(argv)
 
     # A model this small runs fastest on one thread; more only add synchronisation.
@@ -108,16 +121,28 @@ def main(argv: List[str] | None = None) -> DigitsUnit:
     train_set, eval_set = load_digits_split(args.seed)
     train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True)
     eval_loader = DataLoader(eval_set, batch_size=256)
-    unit = DigitsUnit(lr=args.lr)
+    os.makedirs(args.logdir, exist_ok=True)
+    logger = JSONLogger(os.path.join(args.logdir, "metrics.json"))
+    unit = DigitsUnit(lr=args.lr, logger=logger)
+    report = RunReport(args.logdir, loggers=[logger])
 
     start = time.perf_counter()
-    fit(unit, train_loader, eval_loader, max_epochs=args.epochs, max_steps=args.max_steps)
+    fit(
+        unit,
+        train_loader,
+        eval_loader,
+        max_epochs=args.epochs,
+        max_steps=args.max_steps,
+        callbacks=[report],
+    )
     elapsed = time.perf_counter() - start
+    logger.close()
     final = unit.history[-1][2] if unit.history else float("nan")
     print(
         f"done: {unit.train_progress.num_steps_completed} steps in {elapsed:.1f}s, "
         f"final eval accuracy {final:.2%}"
     )
+    print(f"run report: {report.report_path}")
     return unit
 
 

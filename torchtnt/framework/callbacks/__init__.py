@@ -18,6 +18,7 @@ _NAME_TO_MODULE = {
     "PeriodicDistributedSync": "periodic_distributed_sync",
     "ProgressReporter": "progress_reporter",
     "PyTorchProfiler": "pytorch_profiler",
+    "RunReport": "run_report",
     "SlowRankDetector": "slow_rank_detector",
     "SystemResourcesMonitor": "system_resources_monitor",
     "TensorBoardParameterMonitor": "tensorboard_parameter_monitor",
