@@ -1,0 +1,55 @@
+"""Release cached CUDA memory back to the driver every few steps."""
+
+import torch
+
+from torchtnt.framework.callback import Callback
+from torchtnt.framework.state import EntryPoint, State
+from torchtnt.framework.unit import TEvalUnit, TPredictUnit, TTrainUnit
+
+__all__ = ["EmptyCudaCache"]
+
+
+class EmptyCudaCache(Callback):
+    """Call ``torch.cuda.empty_cache()`` every ``step_interval`` steps.
+
+    Freeing the caching allocator's unused blocks helps when other processes share the
+    GPU or when memory fragments; it costs a little speed. The step count is the phase's
+    own steps, plus the other phase's steps inside ``fit``. Without CUDA the call does
+    nothing (torch skips it when CUDA was never initialized).
+
+    Args:
+        step_interval: empty the cache every this many steps.
+
+    Raises:
+        ValueError: if ``step_interval < 1``.
+        TypeError: if ``step_interval`` is not an int.
+    """
+
+    def __init__(self, step_interval: int) -> None:
+        if isinstance(step_interval, bool) or not isinstance(step_interval, int):
+            raise TypeError(f"step_interval={step_interval!r} is invalid: expected an int >= 1")
+        if step_interval < 1:
+            raise ValueError(f"step_interval={step_interval!r} is invalid: expected an int >= 1")
+        self._step_interval = step_interval
+
+    def on_train_step_end(self, state: State, unit: TTrainUnit) -> None:
+        """Empty the cache when the train (+ eval, in ``fit``) step count hits the interval."""
+        total = unit.train_progress.num_steps_completed
+        if state.entry_point == EntryPoint.FIT:
+            total += unit.eval_progress.num_steps_completed
+        self._maybe_empty(total)
+
+    def on_eval_step_end(self, state: State, unit: TEvalUnit) -> None:
+        """Empty the cache when the eval (+ train, in ``fit``) step count hits the interval."""
+        total = unit.eval_progress.num_steps_completed
+        if state.entry_point == EntryPoint.FIT:
+            total += unit.train_progress.num_steps_completed
+        self._maybe_empty(total)
+
+    def on_predict_step_end(self, state: State, unit: TPredictUnit) -> None:
+        """Empty the cache when the predict step count hits the interval."""
+        self._maybe_empty(unit.predict_progress.num_steps_completed)
+
+    def _maybe_empty(self, total_steps: int) -> None:
+        if total_steps % self._step_interval == 0:
+            torch.cuda.empty_cache()
