@@ -4,6 +4,7 @@ import logging
 from typing import Literal
 
 from torchtnt.framework.callback import Callback
+from torchtnt.framework.callbacks._callback_utils import check_choice, check_int
 from torchtnt.framework.state import State
 from torchtnt.framework.unit import TEvalUnit, TTrainUnit
 from torchtnt.utils.distributed import get_global_rank, sync_bool
@@ -15,11 +16,6 @@ logger: logging.Logger = logging.getLogger(__name__)
 
 _INTERVALS = ("step", "epoch")
 _PHASES = ("train", "eval")
-
-
-def _check_choice(name: str, value: object, accepted: tuple) -> None:
-    if value not in accepted:
-        raise ValueError(f"{name}={value!r} is invalid: expected one of {list(accepted)}")
 
 
 class EarlyStopping(Callback):
@@ -55,12 +51,9 @@ class EarlyStopping(Callback):
         phase: Literal["train", "eval"] = "train",
         interval_freq: int = 1,
     ) -> None:
-        _check_choice("interval", interval, _INTERVALS)
-        _check_choice("phase", phase, _PHASES)
-        if isinstance(interval_freq, bool) or not isinstance(interval_freq, int):
-            raise TypeError(f"interval_freq={interval_freq!r} is invalid: expected an int >= 1")
-        if interval_freq < 1:
-            raise ValueError(f"interval_freq={interval_freq!r} is invalid: expected an int >= 1")
+        check_choice("interval", interval, _INTERVALS)
+        check_choice("phase", phase, _PHASES)
+        check_int("interval_freq", interval_freq, 1)
         if not callable(getattr(early_stop_checker, "check", None)):
             raise TypeError(
                 f"early_stop_checker={early_stop_checker!r} is invalid: expected an "

@@ -3,6 +3,7 @@
 import torch
 
 from torchtnt.framework.callback import Callback
+from torchtnt.framework.callbacks._callback_utils import check_int
 from torchtnt.framework.state import EntryPoint, State
 from torchtnt.framework.unit import TEvalUnit, TPredictUnit, TTrainUnit
 
@@ -26,10 +27,7 @@ class EmptyCudaCache(Callback):
     """
 
     def __init__(self, step_interval: int) -> None:
-        if isinstance(step_interval, bool) or not isinstance(step_interval, int):
-            raise TypeError(f"step_interval={step_interval!r} is invalid: expected an int >= 1")
-        if step_interval < 1:
-            raise ValueError(f"step_interval={step_interval!r} is invalid: expected an int >= 1")
+        check_int("step_interval", step_interval, 1)
         self._step_interval = step_interval
 
     def on_train_step_end(self, state: State, unit: TTrainUnit) -> None:

@@ -3,18 +3,11 @@
 import gc
 
 from torchtnt.framework.callback import Callback
+from torchtnt.framework.callbacks._callback_utils import check_int
 from torchtnt.framework.state import EntryPoint, State
 from torchtnt.framework.unit import TEvalUnit, TPredictUnit, TTrainUnit
 
 __all__ = ["GarbageCollector"]
-
-
-def _check_step_interval(step_interval: int) -> int:
-    if isinstance(step_interval, bool) or not isinstance(step_interval, int):
-        raise TypeError(f"step_interval={step_interval!r} is invalid: expected an int >= 1")
-    if step_interval < 1:
-        raise ValueError(f"step_interval={step_interval!r} is invalid: expected an int >= 1")
-    return step_interval
 
 
 class GarbageCollector(Callback):
@@ -37,7 +30,8 @@ class GarbageCollector(Callback):
     """
 
     def __init__(self, step_interval: int) -> None:
-        self._step_interval: int = _check_step_interval(step_interval)
+        check_int("step_interval", step_interval, 1)
+        self._step_interval = step_interval
 
     def on_train_start(self, state: State, unit: TTrainUnit) -> None:
         """Turn automatic collection off for the run."""

@@ -1,9 +1,13 @@
 """Log how long each train, eval and predict iteration took."""
 
-import sys
-from typing import TYPE_CHECKING, Any, Callable, Union
+from typing import TYPE_CHECKING, Union
 
 from torchtnt.framework.callback import Callback
+from torchtnt.framework.callbacks._callback_utils import (
+    check_int,
+    check_step_cadence,
+    scalar_writer,
+)
 from torchtnt.framework.state import State
 from torchtnt.framework.unit import TEvalUnit, TPredictUnit, TTrainUnit
 from torchtnt.utils.distributed import get_global_rank
@@ -15,55 +19,11 @@ if TYPE_CHECKING:
 
 __all__ = ["IterationTimeLogger"]
 
-ScalarWriter = Callable[[str, float, int], Any]
-
 _HUMAN_NAMES = {
     "train_iteration_time": "Train Iteration Time (seconds)",
     "eval_iteration_time": "Eval Iteration Time (seconds)",
     "predict_iteration_time": "Prediction Iteration Time (seconds)",
 }
-
-
-def _is_summary_writer(obj: object) -> bool:
-    """True if ``obj`` is a TensorBoard ``SummaryWriter``.
-
-    Looks the class up in ``sys.modules`` instead of importing it: if TensorBoard's writer
-    module was never imported, no SummaryWriter can exist, and importing it just to check
-    would cost a second of start-up.
-    """
-    writer_module = sys.modules.get("torch.utils.tensorboard.writer")
-    return writer_module is not None and isinstance(obj, writer_module.SummaryWriter)
-
-
-def _scalar_writer(logger: object, arg_name: str = "logger") -> ScalarWriter:
-    """Return the ``(name, value, step)`` function that records one scalar on ``logger``.
-
-    Raises:
-        TypeError: if ``logger`` is neither a SummaryWriter nor a MetricLogger.
-    """
-    if _is_summary_writer(logger):
-        return logger.add_scalar  # type: ignore[attr-defined]
-    if isinstance(logger, MetricLogger):
-        return logger.log
-    raise TypeError(
-        f"{arg_name}={logger!r} is invalid: expected a MetricLogger (an object with log, "
-        "log_dict and close methods, e.g. TensorBoardLogger or CSVLogger) or a "
-        "torch.utils.tensorboard.SummaryWriter"
-    )
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    """Raise unless ``value`` is an int (not a bool) of at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}={value!r} is invalid: expected an int >= {minimum}")
-    if value < minimum:
-        raise ValueError(f"{name}={value!r} is invalid: expected an int >= {minimum}")
-
-
-def _check_step_cadence(log_every_n_steps: int, warmup_steps: int) -> None:
-    """Validate the two step-cadence arguments shared by the timing loggers."""
-    _check_int("log_every_n_steps", log_every_n_steps, 1)
-    _check_int("warmup_steps", warmup_steps, 0)
 
 
 class IterationTimeLogger(Callback):
@@ -97,9 +57,9 @@ class IterationTimeLogger(Callback):
         log_every_n_steps: int = 1,
         warmup_steps: int = 0,
     ) -> None:
-        self._log_scalar = _scalar_writer(logger)
-        _check_int("moving_avg_window", moving_avg_window, 1)
-        _check_step_cadence(log_every_n_steps, warmup_steps)
+        self._log_scalar = scalar_writer(logger)
+        check_int("moving_avg_window", moving_avg_window, 1)
+        check_step_cadence(log_every_n_steps, warmup_steps)
         self._logger = logger
         self.moving_avg_window = moving_avg_window
         self.log_every_n_steps = log_every_n_steps

@@ -3,6 +3,7 @@
 from typing import Dict, List, Union
 
 from torchtnt.framework.callback import Callback
+from torchtnt.framework.callbacks._callback_utils import as_logger_list, check_choice
 from torchtnt.framework.state import State
 from torchtnt.framework.unit import AppStateMixin, TTrainUnit
 from torchtnt.utils.loggers.logger import MetricLogger
@@ -11,34 +12,6 @@ from torchtnt.utils.optimizer import extract_lr_from_optimizer
 __all__ = ["LearningRateMonitor"]
 
 _INTERVALS = ("epoch", "step")
-
-
-def _as_logger_list(
-    loggers: Union[MetricLogger, List[MetricLogger]], arg_name: str = "loggers"
-) -> List[MetricLogger]:
-    """Return ``loggers`` as a list, checking each is a MetricLogger.
-
-    Raises:
-        TypeError: if ``loggers`` or one of its items is not a MetricLogger.
-    """
-    is_sequence = isinstance(loggers, (list, tuple))
-    items = list(loggers) if is_sequence else [loggers]
-    for i, item in enumerate(items):
-        if not isinstance(item, MetricLogger):
-            where = f"{arg_name}[{i}]" if is_sequence else arg_name
-            raise TypeError(
-                f"{where}={item!r} is invalid: expected a MetricLogger (an object with log, "
-                "log_dict and close methods, e.g. TensorBoardLogger or CSVLogger) or a list "
-                "of them"
-            )
-    return items
-
-
-def _check_interval(logging_interval: str) -> None:
-    if logging_interval not in _INTERVALS:
-        raise ValueError(
-            f"logging_interval={logging_interval!r} is invalid: expected 'epoch' or 'step'"
-        )
 
 
 def _extract_lr(unit: AppStateMixin) -> Dict[str, float]:
@@ -75,8 +48,8 @@ class LearningRateMonitor(Callback):
         *,
         logging_interval: str = "epoch",
     ) -> None:
-        self._loggers = _as_logger_list(loggers)
-        _check_interval(logging_interval)
+        self._loggers = as_logger_list(loggers)
+        check_choice("logging_interval", logging_interval, _INTERVALS)
         self._logging_interval = logging_interval
 
     def _log_lrs(self, unit: TTrainUnit) -> None:

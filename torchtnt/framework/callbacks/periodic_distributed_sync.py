@@ -3,6 +3,7 @@
 import logging
 
 from torchtnt.framework.callback import Callback
+from torchtnt.framework.callbacks._callback_utils import check_int
 from torchtnt.framework.state import State
 from torchtnt.framework.unit import TEvalUnit, TPredictUnit
 from torchtnt.utils.distributed import barrier
@@ -31,14 +32,7 @@ class PeriodicDistributedSync(Callback):
     """
 
     def __init__(self, sync_every_n_steps: int = 1000) -> None:
-        if isinstance(sync_every_n_steps, bool) or not isinstance(sync_every_n_steps, int):
-            raise TypeError(
-                f"sync_every_n_steps={sync_every_n_steps!r} is invalid: expected an int >= 1"
-            )
-        if sync_every_n_steps < 1:
-            raise ValueError(
-                f"sync_every_n_steps={sync_every_n_steps!r} is invalid: expected an int >= 1"
-            )
+        check_int("sync_every_n_steps", sync_every_n_steps, 1)
         self.sync_every_n_steps: int = sync_every_n_steps
 
     def on_eval_step_end(self, state: State, unit: TEvalUnit) -> None:

@@ -8,6 +8,7 @@ import torch
 import torch.distributed as dist
 
 from torchtnt.framework.callback import Callback
+from torchtnt.framework.callbacks._callback_utils import check_int
 from torchtnt.framework.state import State
 from torchtnt.framework.unit import TTrainUnit
 from torchtnt.utils.device import get_device_from_env
@@ -32,15 +33,6 @@ def _get_min_max_indices(input_list: Sequence[float]) -> Tuple[int, int]:
     indices = range(len(input_list))
     # min/max keep the first of equal candidates, so ties go to the lowest rank.
     return min(indices, key=input_list.__getitem__), max(indices, key=input_list.__getitem__)
-
-
-def _check_frequency(name: str, value: Optional[int]) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}={value!r} is invalid: expected an int >= 1 or None")
-    if value <= 0:
-        raise ValueError(f"{name}={value!r} is invalid: expected an int >= 1 or None")
 
 
 class SlowRankDetector(Callback):
@@ -86,8 +78,8 @@ class SlowRankDetector(Callback):
                 f"{check_every_n_epochs!r}: at least one must be a positive int, otherwise "
                 "nothing is ever checked"
             )
-        _check_frequency("check_every_n_steps", check_every_n_steps)
-        _check_frequency("check_every_n_epochs", check_every_n_epochs)
+        check_int("check_every_n_steps", check_every_n_steps, 1, allow_none=True)
+        check_int("check_every_n_epochs", check_every_n_epochs, 1, allow_none=True)
         self._check_every_n_steps = check_every_n_steps
         self._check_every_n_epochs = check_every_n_epochs
         self._pg = pg

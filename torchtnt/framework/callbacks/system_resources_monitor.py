@@ -3,7 +3,7 @@
 from typing import Any, List, Literal, Union
 
 from torchtnt.framework.callback import Callback
-from torchtnt.framework.callbacks.learning_rate_monitor import _as_logger_list, _check_interval
+from torchtnt.framework.callbacks._callback_utils import as_logger_list, check_choice
 from torchtnt.framework.state import State
 from torchtnt.framework.unit import TEvalUnit, TPredictUnit, TTrainUnit
 from torchtnt.utils.device import collect_system_stats, get_device_from_env
@@ -36,8 +36,8 @@ class SystemResourcesMonitor(Callback):
         *,
         logging_interval: Literal["epoch", "step"] = "epoch",
     ) -> None:
-        self._loggers = _as_logger_list(loggers)
-        _check_interval(logging_interval)
+        self._loggers = as_logger_list(loggers)
+        check_choice("logging_interval", logging_interval, ("epoch", "step"))
         self._logging_interval = logging_interval
         try:
             import psutil

@@ -3,7 +3,7 @@
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from torchtnt.framework.callback import Callback
-from torchtnt.framework.callbacks.iteration_time_logger import _is_summary_writer
+from torchtnt.framework.callbacks._callback_utils import is_summary_writer
 from torchtnt.framework.state import State
 from torchtnt.framework.unit import TTrainUnit
 
@@ -21,7 +21,7 @@ def _resolve_writer(logger: object) -> Optional[Any]:
     Raises:
         TypeError: if ``logger`` is neither a TensorBoardLogger nor a SummaryWriter.
     """
-    if _is_summary_writer(logger):
+    if is_summary_writer(logger):
         return logger
     # Importing the TensorBoard logger module is cheap once tensorboard is loaded, and
     # anyone passing a TensorBoardLogger has loaded it.

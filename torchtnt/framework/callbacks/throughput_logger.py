@@ -6,7 +6,7 @@ import time
 from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 from torchtnt.framework.callback import Callback
-from torchtnt.framework.callbacks.iteration_time_logger import _check_step_cadence
+from torchtnt.framework.callbacks._callback_utils import check_step_cadence
 from torchtnt.framework.state import ActivePhase, State
 from torchtnt.framework.unit import TEvalUnit, TPredictUnit, TTrainUnit
 from torchtnt.utils.loggers.logger import MetricLogger
@@ -141,7 +141,7 @@ class ThroughputLogger(Callback):
                 "log_dict and close methods, e.g. TensorBoardLogger or CSVLogger)"
             )
         _check_throughput_per_batch(throughput_per_batch)
-        _check_step_cadence(log_every_n_steps, warmup_steps)
+        check_step_cadence(log_every_n_steps, warmup_steps)
         flops = _flops_by_phase(flops_per_step)
         peak = None
         if peak_flops_per_second is not None:

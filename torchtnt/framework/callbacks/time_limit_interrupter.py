@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Literal, Optional, Union
 
 from torchtnt.framework.callback import Callback
+from torchtnt.framework.callbacks._callback_utils import check_int
 from torchtnt.framework.state import State
 from torchtnt.framework.unit import TTrainUnit
 from torchtnt.utils.distributed import get_global_rank, sync_bool
@@ -97,10 +98,7 @@ class TimeLimitInterrupter(Callback):
             raise ValueError(
                 f"interval={interval!r} is invalid: expected one of {list(_INTERVALS)}"
             )
-        if isinstance(interval_freq, bool) or not isinstance(interval_freq, int):
-            raise TypeError(f"interval_freq={interval_freq!r} is invalid: expected an int >= 1")
-        if interval_freq < 1:
-            raise ValueError(f"interval_freq={interval_freq!r} is invalid: expected an int >= 1")
+        check_int("interval_freq", interval_freq, 1)
         self._duration: Optional[float] = None if duration is None else _parse_duration(duration)
         self._timestamp: Optional[datetime] = (
             None if timestamp is None else _check_timestamp(timestamp)

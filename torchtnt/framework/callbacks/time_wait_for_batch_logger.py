@@ -3,10 +3,7 @@
 from typing import TYPE_CHECKING, Union
 
 from torchtnt.framework.callback import Callback
-from torchtnt.framework.callbacks.iteration_time_logger import (
-    _check_step_cadence,
-    _scalar_writer,
-)
+from torchtnt.framework.callbacks._callback_utils import check_step_cadence, scalar_writer
 from torchtnt.framework.state import State
 from torchtnt.framework.unit import TEvalUnit, TPredictUnit, TTrainUnit
 from torchtnt.utils.distributed import get_global_rank
@@ -50,8 +47,8 @@ class TimeWaitForBatchLogger(Callback):
         log_every_n_steps: int = 1,
         warmup_steps: int = 0,
     ) -> None:
-        self._log_scalar = _scalar_writer(logger)
-        _check_step_cadence(log_every_n_steps, warmup_steps)
+        self._log_scalar = scalar_writer(logger)
+        check_step_cadence(log_every_n_steps, warmup_steps)
         self._logger = logger
         self.log_every_n_steps = log_every_n_steps
         self.warmup_steps = warmup_steps

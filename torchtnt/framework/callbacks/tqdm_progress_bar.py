@@ -4,7 +4,7 @@ import io
 from typing import Any, Optional, TextIO, Union
 
 from torchtnt.framework.callback import Callback
-from torchtnt.framework.callbacks.iteration_time_logger import _check_int
+from torchtnt.framework.callbacks._callback_utils import check_int
 from torchtnt.framework.state import PhaseState, State
 from torchtnt.framework.unit import TEvalUnit, TPredictUnit, TTrainUnit
 from torchtnt.utils.distributed import get_global_rank
@@ -56,7 +56,7 @@ class TQDMProgressBar(Callback):
         *,
         mininterval: Optional[float] = None,
     ) -> None:
-        _check_int("refresh_rate", refresh_rate, 1)
+        check_int("refresh_rate", refresh_rate, 1)
         if mininterval is not None:
             if isinstance(mininterval, bool) or not isinstance(mininterval, (int, float)):
                 raise TypeError(

@@ -3,7 +3,7 @@
 from typing import List, Union
 
 from torchtnt.framework.callback import Callback
-from torchtnt.framework.callbacks.learning_rate_monitor import _as_logger_list
+from torchtnt.framework.callbacks._callback_utils import as_logger_list
 from torchtnt.framework.state import State
 from torchtnt.framework.unit import TTrainUnit
 from torchtnt.utils.loggers.logger import MetricLogger
@@ -29,7 +29,7 @@ class TrainProgressMonitor(Callback):
     """
 
     def __init__(self, loggers: Union[MetricLogger, List[MetricLogger]]) -> None:
-        self._loggers = _as_logger_list(loggers)
+        self._loggers = as_logger_list(loggers)
 
     def _log_progress(self, unit: TTrainUnit) -> None:
         progress = unit.train_progress
