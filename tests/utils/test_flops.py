@@ -144,3 +144,13 @@ def test_flop_mapping_covers_the_counted_ops() -> None:
     for op in (aten.mm, aten.matmul, aten.addmm, aten.bmm, aten.convolution):
         assert op in flop_mapping
     assert aten.convolution_backward in flop_mapping
+
+
+def test_linear_is_counted_under_inference_mode() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(5, 3), torch.nn.Linear(3, 2))
+    with torch.inference_mode(), FlopTensorDispatchMode(model) as mode:
+        model(torch.ones(4, 5))
+    # 4*5*3 for the first layer, 4*3*2 for the second
+    assert sum(mode.flop_counts[""].values()) == 60 + 24
+    assert sum(mode.flop_counts["0"].values()) == 60
+    assert sum(mode.flop_counts["1"].values()) == 24

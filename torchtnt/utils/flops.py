@@ -66,6 +66,16 @@ def addmm_flop(inputs: List[Any], outputs: List[Any]) -> int:
     return n * m * k
 
 
+def linear_flop(inputs: List[Any], outputs: List[Any]) -> int:
+    """FLOPs of ``linear(x, weight, bias)``: ``prod(x.shape) * out_features``.
+
+    Autograd decomposes ``linear`` into ``addmm``/``matmul``, but under
+    ``torch.inference_mode()`` it reaches the dispatcher whole, so it needs its own rule.
+    The bias addition is not counted.
+    """
+    return _prod(_shape(inputs[0])) * _shape(inputs[1])[0]
+
+
 def bmm_flop(inputs: List[Any], outputs: List[Any]) -> int:
     """FLOPs of ``bmm``: ``b * n * c * d`` for ``(b, n, c) @ (b, c, d)``.
 
@@ -162,6 +172,7 @@ flop_mapping: Dict[Any, Callable[[List[Any], List[Any]], int]] = {
     aten.mm: matmul_flop,
     aten.matmul: matmul_flop,
     aten.addmm: addmm_flop,
+    aten.linear: linear_flop,
     aten.bmm: bmm_flop,
     aten.convolution: conv_flop,
     aten._convolution: conv_flop,
