@@ -1,0 +1,174 @@
+"""Checkpoint save cost: DistributedCheckpointSaver vs plain ``torch.save``.
+
+Builds a ~200 MB state (a 100 MB model plus 100 MB of SGD momentum), then, interleaved in
+one process, times ``torch.save`` of the same state dicts, a synchronous DCP save, and an
+asynchronous DCP save (the time the caller is blocked, and until it is complete). Peak
+extra memory is the RSS increase over the pre-save level, sampled every millisecond.
+
+Run: ``python bench/checkpoint.py [--repeats 5] [--mb 200] [--dir /tmp]``
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+import warnings
+from typing import Any, Callable, Dict, List, Tuple
+
+import psutil
+import torch
+
+from torchtnt.framework.callbacks.dcp_saver import DistributedCheckpointSaver
+from torchtnt.framework.state import EntryPoint, PhaseState, State
+from torchtnt.framework.unit import TrainUnit
+
+
+class _BenchUnit(TrainUnit[Any]):
+    def __init__(self, total_mb: int) -> None:
+        super().__init__()
+        # half the bytes in weights, half in momentum buffers
+        n_layers = 8
+        width = int((total_mb / 2 * 2**20 / 4 / n_layers) ** 0.5)
+        self.module = torch.nn.Sequential(
+            *[torch.nn.Linear(width, width, bias=False) for _ in range(n_layers)]
+        )
+        self.optimizer = torch.optim.SGD(self.module.parameters(), lr=0.1, momentum=0.9)
+        for p in self.module.parameters():
+            p.grad = torch.randn_like(p)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def train_step(self, state: State, data: Any) -> Any:
+        return None
+
+
+class _PeakRSS:
+    """Samples this process's RSS in a thread; reports the peak above the start level."""
+
+    def __enter__(self) -> "_PeakRSS":
+        self._proc = psutil.Process()
+        self.base = self._proc.memory_info().rss
+        self.peak = self.base
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._proc.memory_info().rss)
+            time.sleep(0.001)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._proc.memory_info().rss)
+
+    @property
+    def extra(self) -> int:
+        return self.peak - self.base
+
+
+def _state_bytes(unit: _BenchUnit) -> int:
+    total = sum(t.numel() * t.element_size() for t in unit.module.state_dict().values())
+    for s in unit.optimizer.state.values():
+        total += sum(
+            t.numel() * t.element_size() for t in s.values() if isinstance(t, torch.Tensor)
+        )
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--mb", type=int, default=200)
+    parser.add_argument("--dir", default=None, help="where to write (default: a temp dir)")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+
+    unit = _BenchUnit(args.mb)
+    size = _state_bytes(unit)
+    root = tempfile.mkdtemp(dir=args.dir, prefix="tnt_ckpt_bench_")
+    state = State(entry_point=EntryPoint.TRAIN, train_state=PhaseState(dataloader=[]))
+    sync_saver = DistributedCheckpointSaver(os.path.join(root, "sync"))
+    async_saver = DistributedCheckpointSaver(os.path.join(root, "async"), async_checkpoint=True)
+
+    def torch_save(i: int) -> Tuple[float, float]:
+        path = os.path.join(root, f"plain_{i}.pt")
+        t0 = time.perf_counter()
+        torch.save(
+            {"module": unit.module.state_dict(), "optimizer": unit.optimizer.state_dict()}, path
+        )
+        dt = time.perf_counter() - t0
+        return dt, dt
+
+    def dcp_sync(i: int) -> Tuple[float, float]:
+        t0 = time.perf_counter()
+        sync_saver._checkpoint_impl(
+            state,
+            unit,
+            checkpoint_id=os.path.join(root, "sync", f"epoch_{i}_step_0"),
+            hook="on_train_epoch_end",
+        )
+        dt = time.perf_counter() - t0
+        return dt, dt
+
+    def dcp_async(i: int) -> Tuple[float, float]:
+        t0 = time.perf_counter()
+        async_saver._checkpoint_impl(
+            state,
+            unit,
+            checkpoint_id=os.path.join(root, "async", f"epoch_{i}_step_0"),
+            hook="on_train_epoch_end",
+        )
+        blocked = time.perf_counter() - t0
+        async_saver._wait()
+        return blocked, time.perf_counter() - t0
+
+    runs: Dict[str, List[Tuple[float, float, int]]] = {
+        "torch.save": [],
+        "dcp sync": [],
+        "dcp async": [],
+    }
+    variants: List[Tuple[str, Callable[[int], Tuple[float, float]]]] = [
+        ("torch.save", torch_save),
+        ("dcp sync", dcp_sync),
+        ("dcp async", dcp_async),
+    ]
+    try:
+        for i in range(args.repeats + 1):  # first round warms up caches and thread pools
+            for name, fn in variants:
+                with _PeakRSS() as mem:
+                    blocked, total = fn(i)
+                if i:
+                    runs[name].append((blocked, total, mem.extra))
+            for sub in ("sync", "async"):
+                shutil.rmtree(os.path.join(root, sub), ignore_errors=True)
+            for f in os.listdir(root):
+                if f.endswith(".pt"):
+                    os.remove(os.path.join(root, f))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+    def med(name: str, idx: int) -> float:
+        return statistics.median(r[idx] for r in runs[name])
+
+    base = med("torch.save", 1)
+    print(f"state: {size / 2**20:.0f} MiB, {args.repeats} interleaved repeats, medians")
+    print(f"{'variant':<12}{'blocked s':>11}{'total s':>10}{'x torch.save':>14}{'peak extra':>12}")
+    for name in runs:
+        print(
+            f"{name:<12}{med(name, 0):>11.3f}{med(name, 1):>10.3f}{med(name, 1) / base:>14.2f}"
+            f"{med(name, 2) / size:>11.2f}x"
+        )
+    print(
+        f"sync/torch.save = {med('dcp sync', 1) / base:.2f} (budget 1.10); "
+        f"async blocked / sync = {med('dcp async', 0) / med('dcp sync', 1):.2f} (budget 0.10)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""Exact resume, atomic saves under kill -9 and preemption by SIGTERM, with real processes."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, List
+
+import pytest
+import torch
+
+from tests.framework.callbacks import _resume_kit as kit
+from torchtnt.framework.callbacks.dcp_saver import DistributedCheckpointSaver
+from torchtnt.framework.train import train
+from torchtnt.utils.checkpoint import get_latest_checkpoint_path
+from torchtnt.utils.distributed import spawn_multi_process
+
+pytest.importorskip("torchdata")
+
+TOTAL = 14  # 2.8 epochs of 5 batches
+
+
+def _uninterrupted(make_unit: Callable[[], Any], seed: int = 0) -> Any:
+    kit.seed_all(seed)
+    unit = make_unit()
+    train(unit, kit.make_dataloader(), max_steps=TOTAL)
+    return unit
+
+
+def _resume(tmp_path: Path, make_unit: Callable[[], Any], path: str = "", seed: int = 99) -> Any:
+    """A 'new process': different seeds, fresh objects, restore ``path`` (default: latest)."""
+    kit.seed_all(seed)
+    unit = make_unit()
+    dataloader = kit.make_dataloader()
+    if path:
+        DistributedCheckpointSaver.restore(path, unit, train_dataloader=dataloader)
+    else:
+        assert DistributedCheckpointSaver.restore_from_latest(
+            str(tmp_path), unit, train_dataloader=dataloader
+        )
+    train(unit, dataloader, max_steps=TOTAL, callbacks=[DistributedCheckpointSaver(str(tmp_path))])
+    return unit
+
+
+@pytest.mark.parametrize("stop_at", [7, 10])
+def test_resume_mid_epoch_is_bit_exact(tmp_path: Path, stop_at: int) -> None:
+    reference = _uninterrupted(kit.RNGTrainUnit)
+
+    kit.seed_all(0)
+    first = kit.RNGTrainUnit()
+    cb = DistributedCheckpointSaver(str(tmp_path), save_every_n_train_steps=stop_at)
+    train(first, kit.make_dataloader(), max_steps=stop_at, callbacks=[cb])
+    # Reaching max_steps ends the epoch early (the loop counts it as done), so the final
+    # checkpoint is a new one; the step checkpoint is the mid-epoch resume point.
+    epoch = (stop_at - 1) // 5
+    step_ckpt = f"epoch_{epoch}_train_step_{stop_at}"
+    final_ckpt = f"epoch_{epoch + 1}_train_step_{stop_at}"
+    assert sorted(os.listdir(tmp_path)) == [step_ckpt, final_ckpt]
+
+    resumed = _resume(tmp_path, kit.RNGTrainUnit, str(tmp_path / step_ckpt))
+    assert first.losses + resumed.losses == reference.losses
+    assert first.batches + resumed.batches == reference.batches
+    kit.assert_states_equal(kit.states_of(resumed), kit.states_of(reference))
+
+
+def test_resume_after_exception_repeats_lost_steps_exactly(tmp_path: Path) -> None:
+    reference = _uninterrupted(kit.RNGTrainUnit)
+    kit.seed_all(0)
+    crashed = kit.RNGTrainUnit(fail_at_step=9)
+    cb = DistributedCheckpointSaver(str(tmp_path), save_every_n_train_steps=3)
+    with pytest.raises(RuntimeError, match="injected failure at step 9"):
+        train(crashed, kit.make_dataloader(), max_steps=TOTAL, callbacks=[cb])
+    resumed = _resume(tmp_path, kit.RNGTrainUnit)  # from step 6
+    assert crashed.losses[:6] + resumed.losses == reference.losses
+    kit.assert_states_equal(kit.states_of(resumed), kit.states_of(reference))
+
+
+@pytest.mark.parametrize("stop_at", [1, 6, 10])
+def test_autounit_prefetch_resume_sees_every_batch(tmp_path: Path, stop_at: int) -> None:
+    """AutoUnit reads one batch ahead; the resumed run must not skip or repeat it."""
+    reference = _uninterrupted(kit.RNGAutoUnit)
+    kit.seed_all(0)
+    first = kit.RNGAutoUnit()
+    cb = DistributedCheckpointSaver(str(tmp_path), save_every_n_train_steps=stop_at)
+    train(first, kit.make_dataloader(), max_steps=stop_at, callbacks=[cb])
+    step_ckpt = tmp_path / f"epoch_{(stop_at - 1) // 5}_train_step_{stop_at}"
+    resumed = _resume(tmp_path, kit.RNGAutoUnit, str(step_ckpt))
+    assert first.batches + resumed.batches == reference.batches
+    assert first.losses + resumed.losses == reference.losses
+    kit.assert_states_equal(kit.states_of(resumed), kit.states_of(reference))
+
+
+def _two_rank_resume(root: str) -> List[Any]:
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    rank = torch.distributed.get_rank()
+
+    def make_unit() -> kit.RNGTrainUnit:
+        unit = kit.RNGTrainUnit()
+        unit.model = DDP(unit.model)
+        unit.optimizer = torch.optim.SGD(unit.model.parameters(), lr=0.1, momentum=0.9)
+        unit.lr_scheduler = torch.optim.lr_scheduler.StepLR(unit.optimizer, step_size=3, gamma=0.5)
+        return unit
+
+    # Same weights on both ranks (DDP broadcasts them), different RNG streams per rank.
+    kit.seed_all(0)
+    reference = make_unit()
+    kit.seed_all(10 + rank)
+    train(reference, kit.make_dataloader(), max_steps=TOTAL)
+
+    kit.seed_all(0)
+    first = make_unit()
+    kit.seed_all(10 + rank)
+    cb = DistributedCheckpointSaver(root, save_every_n_train_steps=7)
+    train(first, kit.make_dataloader(), max_steps=7, callbacks=[cb])
+
+    kit.seed_all(50 + rank)
+    resumed = make_unit()
+    dataloader = kit.make_dataloader()
+    step_ckpt = os.path.join(root, "epoch_1_train_step_7")
+    DistributedCheckpointSaver.restore(step_ckpt, resumed, train_dataloader=dataloader)
+    # the checkpointer re-applies the RNG states right before the first batch is fetched
+    train(resumed, dataloader, max_steps=TOTAL, callbacks=[DistributedCheckpointSaver(root)])
+    kit.assert_states_equal(kit.states_of(resumed), kit.states_of(reference))
+    return [first.losses + resumed.losses == reference.losses, sorted(os.listdir(root))]
+
+
+@pytest.mark.distributed
+def test_two_rank_ddp_resume_is_exact_per_rank(tmp_path: Path) -> None:
+    results = spawn_multi_process(2, "gloo", _two_rank_resume, str(tmp_path))
+    expected_dirs = ["epoch_1_train_step_7", "epoch_2_train_step_7", "epoch_3_train_step_14"]
+    assert results[0] == results[1] == [True, expected_dirs]
+
+
+def _child(mode: str, root: Path) -> "subprocess.Popen[bytes]":
+    env = dict(os.environ, PYTHONPATH=os.getcwd(), OMP_NUM_THREADS="1")
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.framework.callbacks._resume_kit", mode, str(root)],
+        env=env,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_kill_9_mid_save_leaves_previous_checkpoint_restorable(tmp_path: Path) -> None:
+    proc = _child("kill_mid_save", tmp_path)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]
+    ckpts = tmp_path / "ckpts"
+    # the 2nd save died before its metadata; retention (keep 1) had not deleted the 1st
+    assert sorted(os.listdir(ckpts)) == ["epoch_0_train_step_3", "epoch_1_train_step_6"]
+    assert (ckpts / "epoch_0_train_step_3" / ".metadata").exists()
+    partial = ckpts / "epoch_1_train_step_6"
+    assert not (partial / ".metadata").exists() and any(partial.iterdir())
+
+    latest = get_latest_checkpoint_path(str(ckpts), metadata_fname=".metadata")
+    assert latest == str(ckpts / "epoch_0_train_step_3")
+    unit = kit.RNGTrainUnit()
+    assert DistributedCheckpointSaver.restore_from_latest(str(ckpts), unit)
+    expected = torch.load(tmp_path / "epoch_0_train_step_3.pt")
+    for key, value in unit.model.state_dict().items():
+        assert torch.equal(value, expected[key])
+    assert unit.train_progress.num_steps_completed == 3
+    # a later run treats the partial directory as nonexistent and overwrites it cleanly
+    cb = DistributedCheckpointSaver(
+        str(ckpts), save_every_n_train_steps=3, keep_last_n_checkpoints=1
+    )
+    train(unit, kit.make_dataloader(), max_steps=6, callbacks=[cb])
+    assert sorted(os.listdir(ckpts)) == ["epoch_1_train_step_6"]
+    assert (partial / ".metadata").exists()
+    with pytest.raises(FileNotFoundError, match="not a complete checkpoint"):
+        DistributedCheckpointSaver.restore(str(tmp_path / "epoch_0_train_step_9"), unit)
+
+
+def test_sigterm_saves_current_step_and_exits_through_end_hooks(tmp_path: Path) -> None:
+    proc = _child("preempt", tmp_path)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "ready").exists():
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)  # arrives during step 4
+    (tmp_path / "signal_sent").write_text("")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    child = torch.load(tmp_path / "child_result.pt")
+    assert child["ended"] and child["steps"] == 4
+    ckpts = tmp_path / "ckpts"
+    assert sorted(os.listdir(ckpts)) == ["epoch_0_train_step_3", "epoch_0_train_step_4"]
+
+    reference = _uninterrupted(kit.RNGTrainUnit)
+    resumed = _resume(ckpts, kit.RNGTrainUnit)
+    assert child["losses"] + resumed.losses == reference.losses
+    kit.assert_states_equal(kit.states_of(resumed), kit.states_of(reference))
