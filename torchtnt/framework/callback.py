@@ -19,7 +19,7 @@ class Callback:
 
     @property
     def name(self) -> str:
-        """A name for this callback: its class's qualified name."""
+        """The qualified name of the callback's class, which names the callback."""
         return self.__class__.__qualname__
 
     def on_exception(

@@ -63,7 +63,7 @@ def init_from_env(
 ) -> torch.device:
     """Set up this process from its launcher's environment and return its device.
 
-    The device is the CPU if ``device_type == "cpu"``, else :func:`get_device_from_env`.
+    The device is the CPU if ``device_type == "cpu"``, else :func:`~torchtnt.utils.device.get_device_from_env`.
     When ``MASTER_PORT``, ``MASTER_ADDR``, ``WORLD_SIZE`` and ``RANK`` are all set (as
     torchrun does) and no process group exists yet, the default process group is
     initialized. Finally the float32 matmul precision is applied.

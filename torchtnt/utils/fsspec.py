@@ -16,8 +16,9 @@ def get_filesystem(path: str, **kwargs: Any) -> fsspec.AbstractFileSystem:
         kwargs: options for the filesystem's constructor (e.g. credentials).
 
     Raises:
-        ValueError / ImportError: from fsspec, for an unknown protocol or one whose
-            implementation package is not installed.
+        ValueError: from fsspec, for an unknown protocol.
+        ImportError: from fsspec, for a protocol whose implementation package is not
+            installed.
     """
     fs, _ = url_to_fs(path, **kwargs)
     return fs

@@ -41,7 +41,7 @@ class MultiDataLoader:
     Raises:
         ValueError: if ``individual_dataloaders`` is empty, or a loader yields no data
             and ``ignore_empty_data`` is False.
-        TypeError: if ``iteration_strategy`` is not a :class:`DataIterationStrategy`.
+        TypeError: if ``iteration_strategy`` is not a :class:`~torchtnt.utils.data.iterators.DataIterationStrategy`.
     """
 
     def __init__(

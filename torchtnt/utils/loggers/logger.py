@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 Scalar = Union[torch.Tensor, np.ndarray, int, float]
-"""A loggable value: an int or float, or a tensor/ndarray holding exactly one element."""
+"""A loggable value (an int or float, or a tensor/ndarray holding exactly one element)."""
 
 
 @runtime_checkable

@@ -25,12 +25,12 @@ class TensorBoardLogger(AnomalyLogger):
 
     Rank 0 creates a ``SummaryWriter(*args, log_dir=path, **kwargs)``; on other ranks
     :attr:`writer` is None and every write method does nothing. Scalars logged with
-    :meth:`log` also go through the anomaly checks of :class:`AnomalyLogger`. ``close``
+    :meth:`log` also go through the anomaly checks of :class:`~torchtnt.utils.loggers.anomaly_logger.AnomalyLogger`. ``close``
     runs automatically at interpreter exit.
 
     Args:
         path: directory for the event files (any location TensorBoard can write).
-        tracked_metrics: metrics to watch for anomalies, see :class:`AnomalyLogger`.
+        tracked_metrics: metrics to watch for anomalies, see :class:`~torchtnt.utils.loggers.anomaly_logger.AnomalyLogger`.
         *args: forwarded to ``SummaryWriter``.
         **kwargs: forwarded to ``SummaryWriter`` (e.g. ``flush_secs``).
 
