@@ -1,8 +1,12 @@
 """Per-step overhead of torchtnt's loop over a hand-written loop doing the same work.
 
 Workload: ``Linear(32, 1)``, batch 8, MSE loss, SGD, 2,000 pre-built batches. Each repetition
-runs the hand-written loop and ``train()`` back to back in this process (interleaved, order
+runs the hand-written loops and ``train()`` back to back in this process (interleaved, order
 alternating), and the medians over all repetitions are reported.
+
+Each row is compared with a hand-written loop doing the same work: the TrainUnit row with the
+plain loop, the AutoUnit row with a loop that, like AutoUnit, moves every batch to the device
+(a no-op copy on the CPU) and zeroes gradients with ``set_to_none=True`` after the step.
 
 Run: ``make bench`` or ``.venv/bin/python bench/loop_overhead.py [--reps 7]``.
 """
@@ -11,10 +15,11 @@ import argparse
 import gc
 import statistics
 import time
-from typing import Callable, List, Tuple
+from typing import Callable, Dict, List, Tuple
 
 import torch
 
+from torchtnt.framework.auto_unit import AutoUnit
 from torchtnt.framework.state import State
 from torchtnt.framework.train import train
 from torchtnt.framework.unit import TrainUnit
@@ -72,28 +77,68 @@ def torchtnt_train_unit(batches: List[Batch]) -> float:
     return elapsed
 
 
-def measure(reps: int, rows: List[Tuple[str, Callable[[List[Batch]], float]]]) -> None:
+def hand_written_auto_work(batches: List[Batch]) -> float:
+    """What AutoUnit does per step, written by hand (the baseline of the AutoUnit row)."""
+    model, optimizer = make_model()
+    device = torch.device("cpu")
+    loss_fn = torch.nn.functional.mse_loss
+    start = time.perf_counter()
+    for inputs, targets in batches:
+        inputs = inputs.to(device, non_blocking=True)
+        targets = targets.to(device, non_blocking=True)
+        loss = loss_fn(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return time.perf_counter() - start
+
+
+class BenchAutoUnit(AutoUnit[Batch]):
+    def compute_loss(self, state: State, data: Batch) -> Tuple[torch.Tensor, None]:
+        inputs, targets = data
+        return torch.nn.functional.mse_loss(self.module(inputs), targets), None
+
+    def configure_optimizers_and_lr_scheduler(
+        self, module: torch.nn.Module
+    ) -> Tuple[torch.optim.Optimizer, None]:
+        return torch.optim.SGD(module.parameters(), lr=0.01), None
+
+
+def torchtnt_auto_unit(batches: List[Batch]) -> float:
+    unit = BenchAutoUnit(module=make_model()[0], device=torch.device("cpu"))
+    start = time.perf_counter()
+    train(unit, batches, max_epochs=1)
+    elapsed = time.perf_counter() - start
+    assert unit.train_progress.num_steps_completed == NUM_BATCHES
+    return elapsed
+
+
+Timed = Callable[[List[Batch]], float]
+BASELINES = {"hand-written": hand_written, "hand-written (AutoUnit work)": hand_written_auto_work}
+
+
+def measure(reps: int, rows: List[Tuple[str, Timed, str]]) -> None:
+    """Time each row and each baseline ``reps`` times, interleaved; print medians."""
     batches = make_batches()
-    baseline_times: List[float] = []
-    times = {name: [] for name, _ in rows}
-    hand_written(batches)  # warm-up
-    for _, fn in rows:
+    timed = {**BASELINES, **{name: fn for name, fn, _ in rows}}
+    times: Dict[str, List[float]] = {name: [] for name in timed}
+    for fn in timed.values():  # warm-up
         fn(batches)
     for rep in range(reps):
-        order = [("hand-written", hand_written)] + list(rows)
+        order = list(timed.items())
         if rep % 2:
             order.reverse()
         for name, fn in order:
             gc.collect()
-            elapsed = fn(batches)
-            (baseline_times if name == "hand-written" else times[name]).append(elapsed)
-    base_us = statistics.median(baseline_times) / NUM_BATCHES * 1e6
+            times[name].append(fn(batches))
+    us = {name: statistics.median(t) / NUM_BATCHES * 1e6 for name, t in times.items()}
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, {reps} reps, median")
-    print(f"{'loop':<28}{'us/step':>10}{'overhead us':>14}{'ratio':>8}")
-    print(f"{'hand-written':<28}{base_us:>10.2f}{'':>14}{1.0:>8.3f}")
-    for name, _ in rows:
-        us = statistics.median(times[name]) / NUM_BATCHES * 1e6
-        print(f"{name:<28}{us:>10.2f}{us - base_us:>+14.2f}{us / base_us:>8.3f}")
+    print(f"{'loop':<30}{'us/step':>10}{'overhead us':>14}{'ratio':>8}")
+    for name in BASELINES:
+        print(f"{name:<30}{us[name]:>10.2f}{'':>14}{1.0:>8.3f}")
+    for name, _, baseline in rows:
+        base = us[baseline]
+        print(f"{name:<30}{us[name]:>10.2f}{us[name] - base:>+14.2f}{us[name] / base:>8.3f}")
 
 
 def main() -> None:
@@ -101,7 +146,13 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=7)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    measure(args.reps, [("train() + TrainUnit", torchtnt_train_unit)])
+    measure(
+        args.reps,
+        [
+            ("train() + TrainUnit", torchtnt_train_unit, "hand-written"),
+            ("train() + AutoUnit", torchtnt_auto_unit, "hand-written (AutoUnit work)"),
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,798 @@
+"""AutoUnit / AutoPredictUnit behaviour on one process (CPU), plus DDP and FSDP2 on 2 ranks."""
+
+import copy
+import logging
+from typing import Any, Dict, List, Optional, Tuple
+
+import pytest
+import torch
+
+from torchtnt.framework.auto_unit import (
+    AutoPredictUnit,
+    AutoUnit,
+    SWALRParams,
+    SWAParams,
+    TrainStepResults,
+)
+from torchtnt.framework.evaluate import evaluate
+from torchtnt.framework.fit import fit
+from torchtnt.framework.predict import predict
+from torchtnt.framework.state import State
+from torchtnt.framework.train import train
+from torchtnt.utils.distributed import spawn_multi_process
+from torchtnt.utils.prepare_module import FSDP2Strategy, TorchCompileParams, _is_fsdp2_module
+from torchtnt.utils.timer import Timer
+
+Batch = Tuple[torch.Tensor, torch.Tensor]
+CPU = torch.device("cpu")
+
+
+def make_batches(num: int, batch_size: int = 4, dim: int = 3, seed: int = 0) -> List[Batch]:
+    gen = torch.Generator().manual_seed(seed)
+    return [
+        (torch.randn(batch_size, dim, generator=gen), torch.randn(batch_size, 1, generator=gen))
+        for _ in range(num)
+    ]
+
+
+def make_linear(dim: int = 3, seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return torch.nn.Linear(dim, 1)
+
+
+class RegressionUnit(AutoUnit[Batch]):
+    """MSE regression with SGD; records what the hooks see."""
+
+    def __init__(self, *, lr: float = 0.1, gamma: Optional[float] = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Set after super().__init__: the metaclass must build the optimizer only now.
+        self.lr = lr
+        self.gamma = gamma
+        self.seen: List[torch.Tensor] = []
+        self.results: List[Tuple[int, TrainStepResults]] = []
+        self.grads_at_step_end: List[torch.Tensor] = []
+        self.eval_steps: List[int] = []
+        self.predict_steps: List[int] = []
+
+    def configure_optimizers_and_lr_scheduler(self, module: torch.nn.Module) -> Tuple[Any, Any]:
+        optimizer = torch.optim.SGD(module.parameters(), lr=self.lr)
+        scheduler = None
+        if self.gamma is not None:
+            scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=self.gamma)
+        return optimizer, scheduler
+
+    def compute_loss(self, state: State, data: Batch) -> Tuple[torch.Tensor, Any]:
+        inputs, targets = data
+        self.seen.append(inputs)
+        outputs = self.module(inputs)
+        return torch.nn.functional.mse_loss(outputs.float(), targets), outputs
+
+    def on_train_step_end(
+        self, state: State, data: Batch, step: int, results: TrainStepResults
+    ) -> None:
+        self.results.append((step, results))
+        grads = [p.grad for p in self.module.parameters()]
+        if all(g is not None for g in grads):
+            # full_tensor() gathers FSDP2's sharded gradients (collective, all ranks call it).
+            full = [g.full_tensor() if hasattr(g, "full_tensor") else g for g in grads]
+            self.grads_at_step_end.append(torch.cat([g.flatten() for g in full]).clone())
+
+    def on_eval_step_end(
+        self, state: State, data: Batch, step: int, loss: torch.Tensor, outputs: Any
+    ) -> None:
+        self.eval_steps.append(step)
+
+    def on_predict_step_end(self, state: State, data: Any, step: int, outputs: Any) -> None:
+        self.predict_steps.append(step)
+
+
+def flat_params(module: torch.nn.Module) -> torch.Tensor:
+    params = [p.detach() for p in module.parameters()]
+    params = [p.full_tensor() if hasattr(p, "full_tensor") else p for p in params]
+    return torch.cat([p.flatten() for p in params])
+
+
+def reference_sgd(module: torch.nn.Module, batches: List[Batch], lr: float) -> torch.Tensor:
+    """Plain SGD on full batches: the expected weights."""
+    module = copy.deepcopy(module)
+    optimizer = torch.optim.SGD(module.parameters(), lr=lr)
+    for inputs, targets in batches:
+        optimizer.zero_grad()
+        torch.nn.functional.mse_loss(module(inputs), targets).backward()
+        optimizer.step()
+    return flat_params(module)
+
+
+# --------------------------------------------------------------------------------------------
+# construction and tracking
+
+
+def test_optimizer_built_after_subclass_init_on_prepared_module() -> None:
+    unit = RegressionUnit(module=make_linear(), device=CPU, lr=0.25, gamma=0.5)
+    assert unit.optimizer.param_groups[0]["lr"] == 0.25  # value set after super().__init__
+    opt_params = unit.optimizer.param_groups[0]["params"]
+    assert all(a is b for a, b in zip(opt_params, unit.module.parameters(), strict=True))
+    assert list(unit.tracked_modules()) == ["module"]
+    assert list(unit.tracked_optimizers()) == ["optimizer"]
+    assert list(unit.tracked_lr_schedulers()) == ["lr_scheduler"]
+    assert unit.tracked_misc_statefuls() == {}
+    assert set(unit.app_state()) == {
+        "module",
+        "optimizer",
+        "lr_scheduler",
+        "train_progress",
+        "eval_progress",
+        "predict_progress",
+    }
+
+
+def test_none_scheduler_and_training_false_are_not_tracked() -> None:
+    unit = RegressionUnit(module=make_linear(), device=CPU)
+    assert unit.lr_scheduler is None and "lr_scheduler" not in unit.tracked_lr_schedulers()
+
+    frozen = RegressionUnit(
+        module=make_linear(), device=CPU, training=False, swa_params=SWAParams(0, 1)
+    )
+    assert frozen.optimizer is None and frozen.lr_scheduler is None and frozen.swa_model is None
+    assert list(frozen.tracked_modules()) == ["module"]
+    assert frozen.tracked_optimizers() == {}
+    before = flat_params(frozen.module)
+    evaluate(frozen, make_batches(3))
+    predict(frozen, [b[0] for b in make_batches(2)])
+    assert frozen.eval_steps == [0, 1, 2]
+    assert frozen.predict_steps == [0, 1]
+    assert torch.equal(flat_params(frozen.module), before)
+
+
+def test_module_reassignment_warns_and_aliasing_logs_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    unit = RegressionUnit(module=make_linear(), device=CPU)
+    with caplog.at_level(logging.WARNING, logger="torchtnt.framework.auto_unit"):
+        unit.module = make_linear(seed=1)
+        assert [r.levelno for r in caplog.records] == [logging.WARNING]
+        caplog.clear()
+        unit.alias = unit.module
+        assert [r.levelno for r in caplog.records] == [logging.ERROR]
+        assert "alias" in caplog.records[0].getMessage()
+        caplog.clear()
+        unit.other = make_linear(seed=2)  # an unrelated module is fine
+        assert caplog.records == []
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (
+            {"gradient_accumulation_steps": 0},
+            ValueError,
+            r"^gradient_accumulation_steps must be > 0. Got 0$",
+        ),
+        (
+            {"gradient_accumulation_steps": -2},
+            ValueError,
+            r"^gradient_accumulation_steps must be > 0. Got -2$",
+        ),
+        ({"strategy": "horovod"}, ValueError, r"'horovod'.*'ddp', 'fsdp', 'fsdp2', 'noop'"),
+        ({"strategy": 3}, ValueError, r"strategy=3 is invalid"),
+        ({"precision": "fp8"}, ValueError, r"precision='fp8'.*'fp16', 'bf16', 'fp32'"),
+        ({"precision": torch.float64}, ValueError, r"precision=torch.float64 is not supported"),
+        ({"precision": 16}, TypeError, r"precision=16 is invalid"),
+        (
+            {"enable_loss_parallel": True},
+            ValueError,
+            r"^enable_loss_parallel is only supported with TPStrategy$",
+        ),
+        (
+            {"clip_grad_norm": 0.0},
+            ValueError,
+            r"clip_grad_norm=0.0 is invalid: expected a number > 0",
+        ),
+        ({"clip_grad_value": -1.0}, ValueError, r"clip_grad_value=-1.0 is invalid"),
+        ({"step_lr_interval": "batch"}, ValueError, r"step_lr_interval='batch' is invalid"),
+        ({"swa_params": SWAParams(0, 0)}, ValueError, r"step_or_epoch_update_freq=0"),
+        ({"swa_params": SWAParams(-1, 1)}, ValueError, r"warmup_steps_or_epochs=-1"),
+        (
+            {"strategy": "ddp"},
+            RuntimeError,
+            r"DDPStrategy needs an initialized default process group",
+        ),
+        ({"strategy": "fsdp2"}, RuntimeError, r"FSDP2Strategy needs an initialized"),
+        (
+            {"torch_compile_params": TorchCompileParams(backend="no_such_backend")},
+            ValueError,
+            r"backend='no_such_backend' is not a registered torch.compile backend",
+        ),
+    ],
+)
+@pytest.mark.filterwarnings("ignore:In CPU autocast")
+def test_bad_arguments_fail_at_construction(kwargs: Any, error: type, match: str) -> None:
+    module = make_linear()
+    before = flat_params(module)
+    with pytest.raises(error, match=match):
+        RegressionUnit(module=module, device=CPU, **kwargs)
+    assert torch.equal(flat_params(module), before)
+
+
+@pytest.mark.filterwarnings("ignore:torch.cuda.amp.GradScaler is enabled")
+def test_precision_settings_on_cpu() -> None:
+    bf16 = RegressionUnit(module=make_linear(), device=CPU, precision="bf16")
+    assert bf16.precision == torch.bfloat16 and bf16.grad_scaler is None
+    train(bf16, make_batches(1), max_epochs=1)
+    assert bf16.results[0][1].outputs.dtype == torch.bfloat16
+    assert next(bf16.module.parameters()).dtype == torch.float32
+
+    fp16 = RegressionUnit(module=make_linear(), device=CPU, precision=torch.float16)
+    assert isinstance(fp16.grad_scaler, torch.amp.GradScaler)
+    assert fp16.tracked_misc_statefuls() == {"grad_scaler": fp16.grad_scaler}
+
+    fp32 = RegressionUnit(module=make_linear(), device=CPU, precision="fp32")
+    assert fp32.precision is None and fp32.grad_scaler is None
+    train(fp32, make_batches(1), max_epochs=1)
+    assert fp32.results[0][1].outputs.dtype == torch.float32
+
+
+# --------------------------------------------------------------------------------------------
+# the train step
+
+
+def test_training_matches_plain_sgd_and_returns_loss_and_outputs() -> None:
+    batches = make_batches(5)
+    module = make_linear()
+    expected = reference_sgd(module, batches, lr=0.1)
+    unit = RegressionUnit(module=module, device=CPU)
+    train(unit, batches, max_epochs=1)
+    torch.testing.assert_close(flat_params(unit.module), expected)
+    assert [step for step, _ in unit.results] == [0, 1, 2, 3, 4]
+    assert all(r.total_grad_norm is None for _, r in unit.results)
+
+
+@pytest.mark.parametrize("enable_prefetch", [True, False])
+def test_accumulated_micro_batches_equal_one_large_batch(enable_prefetch: bool) -> None:
+    micro = make_batches(8, batch_size=2)
+    large = [
+        (torch.cat([x for x, _ in micro[i : i + 4]]), torch.cat([y for _, y in micro[i : i + 4]]))
+        for i in (0, 4)
+    ]
+    module = make_linear()
+    initial = copy.deepcopy(module)
+    expected = reference_sgd(module, large, lr=0.1)
+    unit = RegressionUnit(
+        module=module,
+        device=CPU,
+        gradient_accumulation_steps=4,
+        clip_grad_norm=1e6,  # large: only used to see on which steps weights were updated
+        enable_prefetch=enable_prefetch,
+    )
+    train(unit, micro, max_epochs=1)
+    torch.testing.assert_close(flat_params(unit.module), expected)
+    updated = [step for step, r in unit.results if r.total_grad_norm is not None]
+    assert updated == [3, 7]
+    # The returned and reported loss is already divided by the accumulation steps.
+    _, first = unit.results[0]
+    with torch.no_grad():
+        full_loss = torch.nn.functional.mse_loss(initial(micro[0][0]), micro[0][1])
+    torch.testing.assert_close(first.loss, full_loss / 4)
+
+
+@pytest.mark.parametrize("enable_prefetch, updates", [(True, [3, 5]), (False, [3])])
+def test_last_batch_flushes_accumulation_only_with_prefetch(
+    enable_prefetch: bool, updates: List[int]
+) -> None:
+    unit = RegressionUnit(
+        module=make_linear(),
+        device=CPU,
+        gradient_accumulation_steps=4,
+        clip_grad_norm=1e6,
+        enable_prefetch=enable_prefetch,
+    )
+    train(unit, make_batches(6), max_epochs=1)
+    assert [step for step, r in unit.results if r.total_grad_norm is not None] == updates
+    assert unit._is_last_batch is False
+
+
+def test_clip_grad_norm_bounds_total_norm_and_reports_unclipped_norm() -> None:
+    batches = [(torch.full((4, 3), 10.0), torch.full((4, 1), -10.0))]
+    module = make_linear()
+    reference = copy.deepcopy(module)
+    torch.nn.functional.mse_loss(reference(batches[0][0]), batches[0][1]).backward()
+    unclipped = torch.linalg.vector_norm(
+        torch.cat([p.grad.flatten() for p in reference.parameters()])
+    )
+    assert unclipped > 10
+
+    unit = RegressionUnit(
+        module=module, device=CPU, clip_grad_norm=0.5, zero_grad_at_train_step_start=True
+    )
+    train(unit, batches, max_epochs=1)
+    torch.testing.assert_close(unit.results[0][1].total_grad_norm, unclipped)
+    clipped_norm = torch.linalg.vector_norm(unit.grads_at_step_end[0])
+    assert clipped_norm <= 0.5 + 1e-5
+    assert clipped_norm == pytest.approx(0.5, rel=1e-4)
+
+
+def test_clip_grad_value_bounds_every_element() -> None:
+    batches = [(torch.full((4, 3), 10.0), torch.full((4, 1), -10.0))]
+    unit = RegressionUnit(
+        module=make_linear(), device=CPU, clip_grad_value=0.3, zero_grad_at_train_step_start=True
+    )
+    train(unit, batches, max_epochs=1)
+    grads = unit.grads_at_step_end[0]
+    assert grads.abs().max() == pytest.approx(0.3)
+    assert torch.all(grads.abs() <= 0.3)
+    assert unit.results[0][1].total_grad_norm is None
+
+
+def test_zero_grad_at_train_step_start_keeps_grads_until_next_step() -> None:
+    seen_at_start: List[bool] = []
+
+    class Probe(RegressionUnit):
+        def compute_loss(self, state: State, data: Batch) -> Tuple[torch.Tensor, Any]:
+            seen_at_start.append(all(p.grad is None for p in self.module.parameters()))
+            return super().compute_loss(state, data)
+
+    kept = Probe(module=make_linear(), device=CPU, zero_grad_at_train_step_start=True)
+    train(kept, make_batches(3), max_epochs=1)
+    assert len(kept.grads_at_step_end) == 3  # grads still there in on_train_step_end
+    assert seen_at_start == [True, True, True]  # ...and zeroed before the next forward
+
+    seen_at_start.clear()
+    eager = Probe(module=make_linear(), device=CPU)
+    train(eager, make_batches(3), max_epochs=1)
+    assert eager.grads_at_step_end == []
+    assert seen_at_start == [True, True, True]
+
+
+class NaNAtStep(RegressionUnit):
+    def __init__(self, nan_step: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.nan_step = nan_step
+
+    def compute_loss(self, state: State, data: Batch) -> Tuple[torch.Tensor, Any]:
+        loss, outputs = super().compute_loss(state, data)
+        if self.train_progress.num_steps_completed == self.nan_step:
+            loss = loss * float("nan")
+        return loss, outputs
+
+
+def test_detect_anomaly_raises_on_nan_loss_naming_the_step() -> None:
+    unit = NaNAtStep(nan_step=2, module=make_linear(), device=CPU, detect_anomaly=True)
+    with pytest.raises(RuntimeError, match=r"non-finite loss \(nan\) in train step 2 \(0-based"):
+        train(unit, make_batches(4), max_epochs=1)
+    assert unit.train_progress.num_steps_completed == 2
+
+    quiet = NaNAtStep(nan_step=2, module=make_linear(), device=CPU)
+    train(quiet, make_batches(4), max_epochs=1)  # without anomaly mode, NaN goes through
+    assert quiet.train_progress.num_steps_completed == 4
+
+
+@pytest.mark.filterwarnings("ignore:Error detected in")
+def test_detect_anomaly_reports_nan_gradient_from_backward() -> None:
+    class NaNGrad(RegressionUnit):
+        def compute_loss(self, state: State, data: Batch) -> Tuple[torch.Tensor, Any]:
+            loss, outputs = super().compute_loss(state, data)
+            weight = self.module.weight
+            # Finite loss whose backward yields 0 * inf = nan through sqrt at 0.
+            return loss + (torch.sqrt(weight - weight.detach()) * 0).sum(), outputs
+
+    unit = NaNGrad(module=make_linear(), device=CPU, detect_anomaly=True)
+    with pytest.raises(RuntimeError, match=r"backward pass of train step 0 .*SqrtBackward0"):
+        train(unit, make_batches(2), max_epochs=1)
+
+
+def test_detect_anomaly_is_dropped_with_torch_compile(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="torchtnt.framework.auto_unit"):
+        unit = RegressionUnit(
+            module=make_linear(),
+            device=CPU,
+            detect_anomaly=True,
+            torch_compile_params=TorchCompileParams(backend="eager"),
+        )
+    assert unit.detect_anomaly is None
+    assert "detect_anomaly" in caplog.text
+    batches = make_batches(3)
+    expected = reference_sgd(make_linear(), batches, lr=0.1)
+    train(unit, batches, max_epochs=1)
+    torch.testing.assert_close(flat_params(unit.module), expected)
+
+
+# --------------------------------------------------------------------------------------------
+# prefetching and data movement
+
+
+def marked_batches(num: int) -> List[Batch]:
+    return [(torch.full((1, 3), float(i)), torch.zeros(1, 1)) for i in range(num)]
+
+
+@pytest.mark.parametrize(
+    "enable_prefetch, expected", [(True, [0, 1, 2, 3, 0, 1]), (False, [0, 1, 2, 0, 1, 2])]
+)
+def test_prefetch_carries_the_fetched_batch_into_the_next_epoch(
+    enable_prefetch: bool, expected: List[int]
+) -> None:
+    unit = RegressionUnit(module=make_linear(), device=CPU, enable_prefetch=enable_prefetch)
+    train(unit, marked_batches(4), max_epochs=2, max_steps_per_epoch=3)
+    assert [int(x[0, 0]) for x in unit.seen] == expected
+
+
+def test_prefetch_runs_each_phase_to_the_end_of_its_data() -> None:
+    unit = RegressionUnit(module=make_linear(), device=CPU)
+    fit(unit, marked_batches(3), marked_batches(2), max_epochs=2)
+    assert [int(x[0, 0]) for x in unit.seen] == [0, 1, 2, 0, 1, 0, 1, 2, 0, 1]
+    assert unit.eval_steps == [3, 3, 6, 6]  # during fit: the train step count
+
+
+def test_move_data_to_device_override_sees_every_batch() -> None:
+    moved: List[bool] = []
+
+    class Custom(RegressionUnit):
+        def move_data_to_device(self, state: State, data: Any, non_blocking: bool) -> Any:
+            moved.append(non_blocking)
+            inputs, targets = data["x"], data["y"]
+            return inputs * 0 + 1, targets
+
+    unit = Custom(module=make_linear(), device=CPU, enable_prefetch=False)
+    train(unit, [{"x": torch.zeros(2, 3), "y": torch.zeros(2, 1)}] * 2, max_epochs=1)
+    assert moved == [True, True]
+    assert all(torch.equal(x, torch.ones(2, 3)) for x in unit.seen)
+
+
+def test_nested_batches_are_copied_structurally() -> None:
+    class DictUnit(RegressionUnit):
+        def compute_loss(self, state: State, data: Any) -> Tuple[torch.Tensor, Any]:
+            return super().compute_loss(state, (data["inputs"][0], data["targets"]))
+
+    batch = {"inputs": [torch.ones(2, 3)], "targets": torch.zeros(2, 1)}
+    unit = DictUnit(module=make_linear(), device=CPU)
+    train(unit, [batch], max_epochs=1)
+    assert torch.equal(unit.seen[0], torch.ones(2, 3))
+
+
+# --------------------------------------------------------------------------------------------
+# LR scheduling and weight averaging
+
+
+@pytest.mark.parametrize("interval, expected_steps", [("step", 6), ("epoch", 2)])
+def test_step_lr_interval(interval: str, expected_steps: int) -> None:
+    unit = RegressionUnit(
+        module=make_linear(), device=CPU, lr=1.0, gamma=0.5, step_lr_interval=interval
+    )
+    train(unit, make_batches(3), max_epochs=2)
+    assert unit.optimizer.param_groups[0]["lr"] == pytest.approx(0.5**expected_steps)
+    assert unit.lr_scheduler.last_epoch == expected_steps
+
+
+def test_step_lr_interval_steps_only_on_weight_updates() -> None:
+    unit = RegressionUnit(
+        module=make_linear(),
+        device=CPU,
+        lr=1.0,
+        gamma=0.5,
+        step_lr_interval="step",
+        gradient_accumulation_steps=2,
+    )
+    train(unit, make_batches(4), max_epochs=1)
+    assert unit.lr_scheduler.last_epoch == 2
+
+
+def test_swa_averages_weights_after_warmup_every_n_steps() -> None:
+    snapshots: List[torch.Tensor] = []
+
+    class Recording(RegressionUnit):
+        def on_train_step_end(self, state: State, data: Batch, step: int, results: Any) -> None:
+            snapshots.append(flat_params(self.module).clone())
+
+    swa = SWAParams(warmup_steps_or_epochs=2, step_or_epoch_update_freq=2, averaging_method="swa")
+    unit = Recording(module=make_linear(), device=CPU, step_lr_interval="step", swa_params=swa)
+    assert "swa_model" in unit.tracked_modules()
+    train(unit, make_batches(7), max_epochs=1)
+    # Updates happen at step indices 2, 4, 6 (count before increment >= 2, every 2).
+    expected = torch.stack([snapshots[2], snapshots[4], snapshots[6]]).mean(0)
+    torch.testing.assert_close(flat_params(unit.swa_model.module), expected)
+    assert int(unit.swa_model.n_averaged) == 3
+
+
+def test_ema_per_epoch() -> None:
+    snapshots: List[torch.Tensor] = []
+
+    class Recording(RegressionUnit):
+        def on_train_epoch_end(self, state: State) -> None:
+            super().on_train_epoch_end(state)
+            snapshots.append(flat_params(self.module).clone())
+
+    ema = SWAParams(warmup_steps_or_epochs=0, step_or_epoch_update_freq=1, ema_decay=0.5)
+    unit = Recording(module=make_linear(), device=CPU, swa_params=ema)
+    train(unit, make_batches(2), max_epochs=3)
+    expected = snapshots[0]
+    for snap in snapshots[1:]:
+        expected = 0.5 * expected + 0.5 * snap
+    torch.testing.assert_close(flat_params(unit.swa_model.module), expected)
+
+
+def test_swalr_takes_over_from_the_lr_scheduler_after_warmup() -> None:
+    swa = SWAParams(
+        warmup_steps_or_epochs=2,
+        step_or_epoch_update_freq=1,
+        swalr_params=SWALRParams(anneal_steps_or_epochs=1, swa_lrs=0.05),
+    )
+    unit = RegressionUnit(
+        module=make_linear(),
+        device=CPU,
+        lr=1.0,
+        gamma=0.5,
+        step_lr_interval="step",
+        swa_params=swa,
+    )
+    assert "swa_scheduler" in unit.tracked_lr_schedulers()
+    train(unit, make_batches(5), max_epochs=1)
+    # Steps 0 and 1 step the ExponentialLR (1.0 -> 0.25); from step 2 on SWALR anneals to 0.05.
+    assert unit.lr_scheduler.last_epoch == 2
+    assert unit.optimizer.param_groups[0]["lr"] == pytest.approx(0.05)
+
+
+# --------------------------------------------------------------------------------------------
+# evaluate / predict / timing
+
+
+def test_eval_and_predict_steps() -> None:
+    unit = RegressionUnit(module=make_linear(), device=CPU)
+    evaluate(unit, make_batches(3))
+    assert unit.eval_steps == [0, 1, 2]
+    inputs = [torch.randn(2, 3) for _ in range(2)]
+    outputs: List[torch.Tensor] = []
+
+    class Collect(RegressionUnit):
+        def on_predict_step_end(self, state: State, data: Any, step: int, outs: Any) -> None:
+            outputs.append(outs)
+
+    collector = Collect(module=make_linear(), device=CPU)
+    predict(collector, inputs)
+    with torch.no_grad():
+        expected = [collector.module(x) for x in inputs]
+    assert all(torch.equal(a, b) for a, b in zip(outputs, expected, strict=True))
+
+
+def test_auto_predict_unit() -> None:
+    steps: List[int] = []
+    outputs: List[torch.Tensor] = []
+
+    class Predictor(AutoPredictUnit[torch.Tensor]):
+        def on_predict_step_end(self, state: State, data: Any, step: int, outs: Any) -> None:
+            steps.append(step)
+            outputs.append(outs)
+
+    module = make_linear()
+    unit = Predictor(module=module, device=CPU, precision="bf16")
+    assert unit._enable_prefetch is False
+    inputs = [torch.randn(2, 3) for _ in range(3)]
+    predict(unit, inputs)
+    assert steps == [0, 1, 2]
+    assert [o.dtype for o in outputs] == [torch.bfloat16] * 3
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = [module(x) for x in inputs]
+    assert all(torch.equal(a, b) for a, b in zip(outputs, expected, strict=True))
+    with pytest.raises(ValueError, match="precision='fp4'"):
+        Predictor(module=module, device=CPU, precision="fp4")
+
+
+def test_timer_records_named_regions() -> None:
+    timer = Timer()
+    unit = RegressionUnit(
+        module=make_linear(), device=CPU, gamma=0.9, step_lr_interval="step", clip_grad_norm=1.0
+    )
+    train(unit, make_batches(2), max_epochs=1, timer=timer)
+    names = set(timer.recorded_durations)
+    prefix = "RegressionUnit."
+    for region in (
+        "train.next(data_iter)",
+        "train.move_data_to_device",
+        "compute_loss",
+        "backward",
+        "clip_grad_norm",
+        "optimizer_step",
+        "optimizer_zero_grad",
+        "lr_scheduler_step",
+    ):
+        assert prefix + region in names
+    assert len(timer.recorded_durations[prefix + "backward"]) == 2
+    # 2 batches + the StopIteration probe: three next() calls, only completed ones recorded.
+    assert len(timer.recorded_durations[prefix + "train.next(data_iter)"]) == 2
+
+
+def test_no_timing_overhead_without_timer_or_profiler() -> None:
+    from torchtnt.framework import auto_unit
+
+    unit = RegressionUnit(module=make_linear(), device=CPU)
+    state = State(entry_point=auto_unit.EntryPoint.TRAIN)
+    assert auto_unit._region(state, unit, "compute_loss") is auto_unit._NULL
+
+
+def test_loss_backward_retain_graph_allows_second_backward() -> None:
+    class TwiceBackward(RegressionUnit):
+        def on_train_step_end(self, state: State, data: Batch, step: int, results: Any) -> None:
+            results.loss.backward()  # only possible if the graph was retained
+
+    unit = TwiceBackward(module=make_linear(), device=CPU, loss_backward_retain_graph=True)
+    train(unit, make_batches(1), max_epochs=1)
+    plain = TwiceBackward(module=make_linear(), device=CPU)
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        train(plain, make_batches(1), max_epochs=1)
+
+
+# --------------------------------------------------------------------------------------------
+# 2 ranks, gloo: DDP and FSDP2 (one spawn for all checks; each spawn costs seconds)
+
+
+def make_mlp(seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+
+
+def rank_batches(rank: int) -> List[Batch]:
+    return make_batches(4, batch_size=2, seed=100 + rank)
+
+
+def _distributed_checks() -> Dict[str, Any]:
+    import torch.distributed as dist
+
+    rank = dist.get_rank()
+    out: Dict[str, Any] = {}
+
+    # DDP with 2 micro-steps per update: grads stay local on the first, synced on the second.
+    ddp = RegressionUnit(
+        module=make_mlp(),
+        device=CPU,
+        strategy="ddp",
+        gradient_accumulation_steps=2,
+        zero_grad_at_train_step_start=True,
+        clip_grad_norm=1e6,
+    )
+    train(ddp, rank_batches(rank), max_epochs=1)
+    out["ddp_type"] = type(ddp.module).__name__
+    out["ddp_grads"] = ddp.grads_at_step_end
+    out["ddp_params"] = flat_params(ddp.module)
+    out["ddp_updates"] = [s for s, r in ddp.results if r.total_grad_norm is not None]
+
+    clipped = RegressionUnit(
+        module=make_mlp(),
+        device=CPU,
+        strategy="ddp",
+        clip_grad_norm=0.05,
+        zero_grad_at_train_step_start=True,
+    )
+    big = [(torch.full((2, 3), 5.0 * (rank + 1)), torch.full((2, 1), -9.0))]
+    train(clipped, big, max_epochs=1)
+    out["clip_norm_before"] = clipped.results[0][1].total_grad_norm
+    out["clip_grads"] = clipped.grads_at_step_end[0]
+
+    # FSDP2 with the default strategy shards just the root and trains out of the box.
+    fsdp2 = RegressionUnit(
+        module=make_mlp(), device=CPU, strategy="fsdp2", gradient_accumulation_steps=2
+    )
+    train(fsdp2, rank_batches(rank), max_epochs=1)
+    out["fsdp2_is_fsdp2"] = _is_fsdp2_module(fsdp2.module)
+    out["fsdp2_params"] = flat_params(fsdp2.module)
+
+    # Explicit modules_to_shard: every Linear becomes its own FSDP unit.
+    per_layer = RegressionUnit(
+        module=make_mlp(),
+        device=CPU,
+        strategy=FSDP2Strategy(modules_to_shard=[torch.nn.Linear]),
+        clip_grad_norm=1e6,
+    )
+    train(per_layer, rank_batches(rank)[:2], max_epochs=1)
+    from torch.distributed.fsdp import FSDPModule
+
+    out["per_layer_sharded"] = [isinstance(m, FSDPModule) for m in per_layer.module]
+    out["per_layer_norm_type"] = type(per_layer.results[0][1].total_grad_norm).__name__
+    out["per_layer_params"] = flat_params(per_layer.module)
+
+    # detect_anomaly under DDP names the step too.
+    nan_unit = NaNAtStep(
+        nan_step=1, module=make_mlp(), device=CPU, strategy="ddp", detect_anomaly=True
+    )
+    try:
+        train(nan_unit, rank_batches(rank), max_epochs=1)
+        out["nan_error"] = None
+    except RuntimeError as err:
+        out["nan_error"] = str(err)
+    return out
+
+
+def _global_batch(batches_per_rank: List[List[Batch]], indices: List[int]) -> Batch:
+    xs = [b[i][0] for b in batches_per_rank for i in indices]
+    ys = [b[i][1] for b in batches_per_rank for i in indices]
+    return torch.cat(xs), torch.cat(ys)
+
+
+@pytest.mark.distributed
+def test_ddp_and_fsdp2_on_two_gloo_ranks() -> None:
+    r0, r1 = spawn_multi_process(2, "gloo", _distributed_checks)
+    per_rank = [rank_batches(0), rank_batches(1)]
+    # Single-process reference: each update sees the 2 micro-batches of both ranks at once.
+    large = [_global_batch(per_rank, [0, 1]), _global_batch(per_rank, [2, 3])]
+    expected = reference_sgd(make_mlp(), large, lr=0.1)
+
+    assert r0["ddp_type"] == "DistributedDataParallel"
+    assert r0["ddp_updates"] == [1, 3]
+    assert not torch.allclose(r0["ddp_grads"][0], r1["ddp_grads"][0])  # no_sync: local grads
+    torch.testing.assert_close(r0["ddp_grads"][1], r1["ddp_grads"][1], rtol=0, atol=0)
+    torch.testing.assert_close(r0["ddp_params"], r1["ddp_params"], rtol=0, atol=0)
+    torch.testing.assert_close(r0["ddp_params"], expected, rtol=1e-5, atol=1e-6)
+
+    for r in (r0, r1):
+        assert r["clip_norm_before"] > 0.05
+        assert torch.linalg.vector_norm(r["clip_grads"]) == pytest.approx(0.05, rel=1e-4)
+    torch.testing.assert_close(r0["clip_grads"], r1["clip_grads"], rtol=0, atol=0)
+
+    # FSDP2 training matches single-process training within float32 reduction noise.
+    assert r0["fsdp2_is_fsdp2"] and r1["fsdp2_is_fsdp2"]
+    torch.testing.assert_close(r0["fsdp2_params"], expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(r1["fsdp2_params"], r0["fsdp2_params"], rtol=0, atol=0)
+
+    assert r0["per_layer_sharded"] == [True, False, True]
+    assert r0["per_layer_norm_type"] == "Tensor"  # DTensor norm converted with full_tensor()
+    one_step = reference_sgd(
+        make_mlp(), [_global_batch(per_rank, [0]), _global_batch(per_rank, [1])], lr=0.1
+    )
+    torch.testing.assert_close(r0["per_layer_params"], one_step, rtol=1e-5, atol=1e-6)
+
+    for r in (r0, r1):
+        assert r["nan_error"] is not None and "train step 1 (0-based" in r["nan_error"]
+
+
+# --------------------------------------------------------------------------------------------
+# CUDA only
+
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@pytest.mark.gpu
+@requires_cuda
+def test_fp16_uses_an_enabled_grad_scaler_on_cuda() -> None:
+    cuda = torch.device("cuda")
+    unit = RegressionUnit(module=make_linear(), device=cuda, precision="fp16")
+    scaler = unit.grad_scaler
+    assert isinstance(scaler, torch.amp.GradScaler) and scaler.is_enabled()
+    batches = make_batches(3)
+    train(unit, batches, max_epochs=1)
+    assert unit.results[0][1].outputs.dtype == torch.float16
+    assert scaler.get_scale() > 0
+    assert next(unit.module.parameters()).dtype == torch.float32
+    expected = reference_sgd(make_linear(), batches, lr=0.1)
+    torch.testing.assert_close(flat_params(unit.module).cpu(), expected, rtol=1e-2, atol=1e-3)
+
+
+@pytest.mark.gpu
+@requires_cuda
+def test_prefetch_on_cuda_uses_a_side_stream_and_keeps_order() -> None:
+    cuda = torch.device("cuda")
+    unit = RegressionUnit(module=make_linear(), device=cuda)
+    assert unit._prefetch_stream is not None and unit._default_stream is not None
+    train(unit, marked_batches(4), max_epochs=2, max_steps_per_epoch=3)
+    assert all(x.device.type == "cuda" for x in unit.seen)
+    assert [int(x[0, 0]) for x in unit.seen] == [0, 1, 2, 3, 0, 1]
+    off = RegressionUnit(module=make_linear(), device=cuda, enable_prefetch=False)
+    assert off._prefetch_stream is None
+
+
+def _nccl_ddp_grads() -> torch.Tensor:
+    import torch.distributed as dist
+
+    rank = dist.get_rank()
+    device = torch.device("cuda", rank)
+    torch.cuda.set_device(device)
+    unit = RegressionUnit(
+        module=make_mlp(), device=device, strategy="ddp", zero_grad_at_train_step_start=True
+    )
+    train(unit, [(x.to(device), y.to(device)) for x, y in rank_batches(rank)[:1]], max_epochs=1)
+    return unit.grads_at_step_end[0].cpu()
+
+
+@pytest.mark.gpu
+@pytest.mark.distributed
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 GPUs")
+def test_nccl_ddp_gradients_equal_across_ranks() -> None:
+    g0, g1 = spawn_multi_process(2, "nccl", _nccl_ddp_grads)
+    torch.testing.assert_close(g0, g1, rtol=0, atol=0)
