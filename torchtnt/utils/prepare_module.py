@@ -16,20 +16,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
-from dataclasses import dataclass, field
 from typing import (
     TYPE_CHECKING,
     Any,
     Callable,
     Collection,
-    ContextManager,
     Dict,
-    Iterable,
-    List,
-    Literal,
     Optional,
     Tuple,
-    Type,
     Union,
 )
 
@@ -47,13 +41,9 @@ from torchtnt.utils.rank_zero_log import rank_zero_debug, rank_zero_info, rank_z
 from torchtnt.utils.version import is_torch_version_geq
 
 if TYPE_CHECKING:
-    from torch.distributed import ProcessGroup
-    from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import CheckpointImpl
     from torch.distributed.device_mesh import DeviceMesh
-    from torch.distributed.fsdp import CPUOffload, MixedPrecisionPolicy
     from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
-    from torch.distributed.fsdp.api import OptimStateDictConfig, StateDictConfig
-    from torch.distributed.tensor.parallel import ParallelStyle
+    from torch.distributed.fsdp import MixedPrecisionPolicy
 
     from torchtnt.utils.device_mesh import GlobalMeshCoordinator
 
@@ -123,162 +113,17 @@ def _is_fsdp_module(module: torch.nn.Module) -> bool:
     return _is_fsdp1_module(module) or _is_fsdp2_module(module)
 
 
-# ---------------------------------------------------------------------------------------------
-# Strategies and parameters
-
-
-@dataclass
-class Strategy:
-    """Base class of the parallelism strategies :func:`prepare_module` understands."""
-
-
-@dataclass
-class NOOPStrategy(Strategy):
-    """Leave the module exactly as it is: no wrapping and no device move."""
-
-
-@dataclass
-class DDPStrategy(Strategy):
-    """Wrap the module in ``DistributedDataParallel``.
-
-    The fields up to ``static_graph`` are passed to DDP's constructor. ``comm_hook`` (with
-    ``comm_state``) is registered on the wrapper; ``sync_batchnorm`` converts BatchNorm layers
-    to ``SyncBatchNorm`` first (CUDA only).
-    """
-
-    output_device: Optional[Union[int, torch.device]] = None
-    dim: int = 0
-    broadcast_buffers: bool = True
-    process_group: Optional[ProcessGroup] = None
-    bucket_cap_mb: int = 25
-    find_unused_parameters: bool = False
-    check_reduction: bool = False
-    gradient_as_bucket_view: bool = False
-    static_graph: bool = False
-    comm_state: Optional[object] = None
-    comm_hook: Optional[Callable[[object, dist.GradBucket], torch.futures.Future]] = None
-    sync_batchnorm: bool = False
-
-
-@dataclass
-class FSDPStrategy(Strategy):
-    """Wrap the module in ``FullyShardedDataParallel`` (FSDP1).
-
-    Fields are passed to FSDP's constructor, except the state-dict settings, which are applied
-    with ``FSDP.set_state_dict_type``. Strings (``sharding_strategy="FULL_SHARD"``,
-    ``backward_prefetch="BACKWARD_POST"``, ``state_dict_type="SHARDED_STATE_DICT"``) and a
-    torchtnt :class:`MixedPrecision` are converted to torch's types on construction.
-    """
-
-    process_group: Optional[ProcessGroup] = None
-    sharding_strategy: Optional[Union[str, Any]] = None
-    cpu_offload: Optional[CPUOffload] = None
-    auto_wrap_policy: Optional[Callable[[torch.nn.Module, bool, int], bool]] = None
-    backward_prefetch: Optional[Union[str, Any]] = BackwardPrefetch.BACKWARD_PRE
-    mixed_precision: Optional[Union[Any, MixedPrecision]] = None
-    ignored_modules: Optional[Iterable[torch.nn.Module]] = None
-    param_init_fn: Optional[Callable[[torch.nn.Module], None]] = None
-    sync_module_states: bool = False
-    forward_prefetch: bool = False
-    limit_all_gathers: bool = True
-    use_orig_params: bool = False
-    state_dict_type: Optional[Union[str, Any]] = None
-    state_dict_config: Optional[StateDictConfig] = None
-    optim_state_dict_config: Optional[OptimStateDictConfig] = None
-
-    def __post_init__(self) -> None:
-        if isinstance(self.sharding_strategy, str):
-            self.sharding_strategy = ShardingStrategy.to_native_sharding_strategy(
-                self.sharding_strategy
-            )
-        if isinstance(self.backward_prefetch, str):
-            self.backward_prefetch = BackwardPrefetch.to_native_backward_prefetch(
-                self.backward_prefetch
-            )
-        if isinstance(self.state_dict_type, str):
-            self.state_dict_type = StateDictType.to_native_state_dict_type(self.state_dict_type)
-        if isinstance(self.mixed_precision, MixedPrecision):
-            self.mixed_precision = self.mixed_precision.to_native_mixed_precision()
-
-
-@dataclass
-class FSDP2Strategy(Strategy):
-    """Shard the module with FSDP2's ``fully_shard`` over a 1-D data-parallel device mesh.
-
-    Attributes:
-        modules_to_shard: submodules that get their own ``fully_shard`` call (so their
-            parameters are gathered and freed one group at a time): ``"all"``, or module
-            classes / class names. The root is always sharded last. With neither this nor
-            ``shard_predicates`` given, only the root is sharded.
-        shard_predicates: extra ``(fqn, module) -> bool`` rules selecting submodules to shard.
-        reshard_after_forward: free gathered parameters after forward (True), keep them
-            (False), or reshard to a smaller group of this size (int).
-        mp_policy: mixed precision: a dtype or precision string (used for parameters,
-            gradient reduction and outputs) or a full ``MixedPrecisionPolicy``.
-        cpu_offload: keep sharded parameters, gradients and optimizer state on the CPU.
-        shard_on_largest_dim: shard each parameter along its largest dimension instead of
-            dimension 0.
-    """
-
-    modules_to_shard: Optional[
-        Union[Literal["all"], Iterable[Union[str, Type[torch.nn.Module]]]]
-    ] = None
-    shard_predicates: List[Callable[[str, torch.nn.Module], bool]] = field(default_factory=list)
-    reshard_after_forward: Union[bool, int] = True
-    mp_policy: Optional[Union[str, torch.dtype, MixedPrecisionPolicy]] = None
-    cpu_offload: bool = False
-    shard_on_largest_dim: bool = False
-
-
-@dataclass
-class TPStrategy(Strategy):
-    """Tensor parallelism with ``parallelize_module`` on the global mesh's ``"tp"`` dimension,
-    optionally combined with FSDP2 over its data-parallel dimension."""
-
-    tp_plan: Union[ParallelStyle, Dict[str, ParallelStyle]]
-    fsdp2_strategy: Optional[FSDP2Strategy] = None
-
-
-@dataclass
-class TorchCompileParams:
-    """Arguments of ``torch.compile``, applied in place with ``module.compile(...)``.
-
-    ``recursive_module_types`` compiles only the submodules of these classes (or class
-    names) instead of the whole module.
-    """
-
-    fullgraph: bool = False
-    dynamic: bool = False
-    backend: Union[str, Callable[..., Any]] = "inductor"
-    mode: Union[str, None] = None
-    options: Optional[Dict[str, Union[str, int, bool]]] = None
-    disable: bool = False
-    recursive_module_types: Collection[Union[str, Type[torch.nn.Module]]] = field(
-        default_factory=list
-    )
-
-
-def _check_all(_: torch.nn.Module) -> bool:
-    return True
-
-
-@dataclass
-class ActivationCheckpointParams:
-    """Where and how to apply activation checkpointing (``apply_activation_checkpointing``).
-
-    Attributes:
-        checkpoint_impl: reentrant or non-reentrant checkpointing (``CheckpointImpl``).
-        check_fn: selects the submodules to checkpoint.
-        auto_wrap_policy: an FSDP-style wrap policy; used instead of ``check_fn`` when set.
-        context_fn: returns the two context managers for the forward and recomputation
-            passes (non-reentrant checkpointing only), e.g. for selective checkpointing.
-    """
-
-    checkpoint_impl: CheckpointImpl
-    check_fn: Callable[[torch.nn.Module], bool] = _check_all
-    auto_wrap_policy: Optional[Callable[[torch.nn.Module, bool, int], bool]] = None
-    context_fn: Optional[Callable[[], Tuple[ContextManager, ContextManager]]] = None
-
+from torchtnt.utils._strategies import (  # noqa: E402,F401  (public names of this module)
+    ActivationCheckpointParams,
+    DDPStrategy,
+    FSDP2Strategy,
+    FSDPStrategy,
+    NOOPStrategy,
+    Strategy,
+    TorchCompileParams,
+    TPStrategy,
+    _check_all,
+)
 
 _STRATEGY_NAMES = ("ddp", "fsdp", "fsdp2", "noop")
 
@@ -841,81 +686,8 @@ def prepare_module(
 # State dicts of sharded modules and their optimizers
 
 
-def get_module_state_dict(module: torch.nn.Module, rank0_only: bool = False) -> Dict[str, Any]:
-    """Return a full (unsharded, unwrapped) state dict of ``module``.
-
-    FSDP1: gathered and offloaded to the CPU (only on rank 0 if ``rank0_only``; collective).
-    DDP: the wrapped module's state dict, without the ``module.`` prefix. Otherwise the plain
-    state dict.
-    """
-    if _is_fsdp1_module(module):
-        from torch.distributed.fsdp import FullStateDictConfig, FullyShardedDataParallel
-        from torch.distributed.fsdp import StateDictType as NativeStateDictType
-
-        # Offloading a module that already lives on the CPU would free the storage it reads.
-        on_cpu = all(p.device.type == "cpu" for p in module.parameters())
-        config = FullStateDictConfig(offload_to_cpu=not on_cpu, rank0_only=rank0_only)
-        with FullyShardedDataParallel.state_dict_type(
-            module, NativeStateDictType.FULL_STATE_DICT, config
-        ):
-            return module.state_dict()
-    if isinstance(module, DDP):
-        return module.module.state_dict()
-    return module.state_dict()
-
-
-class FSDPOptimizerWrapper:
-    """Make an optimizer of an FSDP1 module save and load state dicts keyed by parameter
-    names, through FSDP's optimizer-state APIs (so checkpoints are independent of sharding).
-
-    Args:
-        module: the FSDP1-wrapped module.
-        optimizer: its optimizer.
-    """
-
-    def __init__(self, module: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
-        self.module = module
-        self.optimizer = optimizer
-
-    def state_dict(self) -> Dict[str, Any]:
-        """Return the optimizer state as configured by the module's state-dict type.
-
-        Note: collective — call on all ranks."""
-        from torch.distributed.fsdp import FullyShardedDataParallel
-
-        return FullyShardedDataParallel.optim_state_dict(self.module, self.optimizer)
-
-    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
-        """Load a state dict produced by :meth:`state_dict`. Note: collective."""
-        from torch.distributed.fsdp import FullyShardedDataParallel
-
-        to_load = FullyShardedDataParallel.optim_state_dict_to_load(
-            self.module, self.optimizer, state_dict
-        )
-        self.optimizer.load_state_dict(to_load)
-
-
-class FSDP2OptimizerWrapper:
-    """Make an optimizer of an FSDP2 module save and load state dicts keyed by parameter
-    names (``get_optimizer_state_dict`` / ``set_optimizer_state_dict``).
-
-    Args:
-        module: the module sharded with ``fully_shard``.
-        optimizer: its optimizer.
-    """
-
-    def __init__(self, module: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
-        self.module = module
-        self.optimizer = optimizer
-
-    def state_dict(self) -> Dict[str, Any]:
-        """Return the optimizer state keyed by parameter names. Note: collective."""
-        from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
-
-        return get_optimizer_state_dict(self.module, self.optimizer)
-
-    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
-        """Load a state dict produced by :meth:`state_dict`. Note: collective."""
-        from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict
-
-        set_optimizer_state_dict(self.module, self.optimizer, optim_state_dict=state_dict)
+from torchtnt.utils._fsdp_state import (  # noqa: E402,F401  (public names of this module)
+    FSDP2OptimizerWrapper,
+    FSDPOptimizerWrapper,
+    get_module_state_dict,
+)

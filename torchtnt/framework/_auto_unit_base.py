@@ -1,0 +1,314 @@
+"""Pieces shared by AutoUnit and AutoPredictUnit: their parameter records, and the mixin
+that owns the device, precision and batch prefetching.
+
+Users import these names from :mod:`torchtnt.framework.auto_unit`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import (
+    Any,
+    ContextManager,
+    Dict,
+    Generic,
+    Iterator,
+    List,
+    Literal,
+    Optional,
+    TypeVar,
+    Union,
+)
+
+import torch
+import torch.autograd.profiler as _autograd_profiler
+
+from torchtnt.framework.state import ActivePhase, State
+from torchtnt.framework.utils import get_timing_context
+from torchtnt.utils.device import copy_data_to_device
+from torchtnt.utils.env import init_from_env
+from torchtnt.utils.precision import convert_precision_str_to_dtype
+from torchtnt.utils.prepare_module import Strategy, TorchCompileParams, TPStrategy
+
+TData = TypeVar("TData")
+
+# The same logger as auto_unit's, so records read the same wherever they come from.
+logger: logging.Logger = logging.getLogger("torchtnt.framework.auto_unit")
+
+_NULL: ContextManager[None] = contextlib.nullcontext()
+_NOT_FETCHED = object()  # sentinel: no batch stored yet for a phase
+
+
+@dataclass
+class SWALRParams:
+    """Learning-rate schedule (``torch.optim.swa_utils.SWALR``) used once averaging starts.
+
+    Attributes:
+        anneal_steps_or_epochs: length of the annealing towards ``swa_lrs``.
+        anneal_strategy: ``"linear"`` or ``"cos"``.
+        swa_lrs: the target learning rate, one per param group or one for all.
+    """
+
+    anneal_steps_or_epochs: int
+    anneal_strategy: str = "linear"
+    swa_lrs: Union[List[float], float] = 0.05
+
+
+@dataclass
+class SWAParams:
+    """Stochastic weight averaging / exponential moving average of the model's weights.
+
+    Whether the numbers count steps or epochs follows the AutoUnit's ``step_lr_interval``.
+
+    Attributes:
+        warmup_steps_or_epochs: no averaging before this many steps/epochs.
+        step_or_epoch_update_freq: average every this many steps/epochs after the warm-up.
+        use_buffers: average buffers (e.g. BatchNorm statistics) too.
+        averaging_method: ``"ema"`` or ``"swa"``.
+        ema_decay: EMA decay in [0, 1].
+        use_lit: warm the EMA decay up (see :class:`torchtnt.utils.swa.AveragedModel`).
+        swalr_params: switch to an SWA learning-rate schedule after the warm-up.
+    """
+
+    warmup_steps_or_epochs: int
+    step_or_epoch_update_freq: int
+    use_buffers: bool = True
+    averaging_method: Literal["ema", "swa"] = "ema"
+    ema_decay: float = 0.999
+    use_lit: bool = False
+    swalr_params: Optional[SWALRParams] = None
+
+
+@dataclass
+class TrainStepResults:
+    """What ``on_train_step_end`` receives about a train step.
+
+    Attributes:
+        loss: the loss, already divided by ``gradient_accumulation_steps``.
+        total_grad_norm: the gradient norm before clipping when ``clip_grad_norm`` is set and
+            the weights were updated in this step, else None.
+        outputs: the second value returned by ``compute_loss``.
+    """
+
+    loss: torch.Tensor
+    total_grad_norm: Optional[torch.Tensor]
+    outputs: Any
+
+
+def _region(state: State, unit: object, suffix: str) -> ContextManager[Any]:
+    """The timing/profiling region ``<UnitClass>.<suffix>``, or a null context when neither a
+    timer nor the profiler is on (the common case pays no timing cost)."""
+    if state.timer is None and not _autograd_profiler._is_profiler_enabled:
+        return _NULL
+    return get_timing_context(state, f"{type(unit).__name__}.{suffix}")
+
+
+def _resolve_precision(precision: Optional[Union[str, torch.dtype]]) -> Optional[torch.dtype]:
+    if precision is None or isinstance(precision, torch.dtype):
+        return precision
+    if isinstance(precision, str):
+        return convert_precision_str_to_dtype(precision)
+    raise TypeError(
+        f"precision={precision!r} is invalid: expected None, 'fp32', 'fp16', 'bf16' or a "
+        "torch.dtype"
+    )
+
+
+def _make_autocast(device: torch.device, precision: Optional[torch.dtype]) -> torch.autocast:
+    # float32 "autocast" means full precision: keep the context disabled instead of letting
+    # torch warn about an unsupported autocast dtype.
+    enabled = precision is not None and precision != torch.float32
+    context = torch.autocast(device_type=device.type, dtype=precision, enabled=enabled)
+    if enabled and not getattr(context, "_enabled", True):
+        raise ValueError(
+            f"precision={precision} is not supported by autocast on device {device}: use "
+            "'bf16', 'fp16' or 'fp32' on a device that supports it"
+        )
+    return context
+
+
+def _move_flat_batch(
+    data: Any, device: torch.device, non_blocking: bool, stream: Optional[torch.cuda.Stream]
+) -> Any:
+    """Fast path of ``copy_data_to_device`` for the most common batches: a tensor, or a plain
+    tuple/list of tensors. Returns None for anything else (the general path handles it)."""
+    kind = type(data)
+    if kind is torch.Tensor:
+        items = [data]
+    elif kind is tuple or kind is list:
+        for item in data:
+            if type(item) is not torch.Tensor:
+                return None
+        items = data
+    else:
+        return None
+    moved = [x.to(device, non_blocking=non_blocking) for x in items]
+    if stream is not None:
+        for x in moved:
+            x.record_stream(stream)
+    if kind is torch.Tensor:
+        return moved[0]
+    return moved if kind is list else tuple(moved)
+
+
+class _AutoUnitMixin(Generic[TData]):
+    """What AutoUnit and AutoPredictUnit share: device, precision, anomaly mode and moving
+    (optionally prefetching) batches to the device."""
+
+    def __init__(
+        self,
+        *,
+        module: torch.nn.Module,
+        device: Optional[torch.device] = None,
+        precision: Optional[Union[str, torch.dtype]] = None,
+        detect_anomaly: Optional[bool] = None,
+        torch_compile_params: Optional[TorchCompileParams] = None,
+        enable_prefetch: bool = True,
+    ) -> None:
+        super().__init__()
+        self.device: torch.device = device or init_from_env()
+        self.precision: Optional[torch.dtype] = _resolve_precision(precision)
+        self.detect_anomaly = detect_anomaly
+        if torch_compile_params is not None and not torch_compile_params.disable:
+            if detect_anomaly is not None:
+                logger.warning(
+                    "detect_anomaly is not supported together with torch.compile: ignoring "
+                    f"detect_anomaly={detect_anomaly}"
+                )
+            self.detect_anomaly = None
+        self.maybe_autocast_precision = _make_autocast(self.device, self.precision)
+        self._use_autocast: bool = self.precision is not None and self.precision != torch.float32
+
+        self._enable_prefetch = enable_prefetch
+        if self.device.type == "cuda" and enable_prefetch:
+            self._default_stream: Optional[torch.cuda.Stream] = torch.cuda.current_stream()
+            self._prefetch_stream: Optional[torch.cuda.Stream] = torch.cuda.Stream()
+        else:
+            self._default_stream = None
+            self._prefetch_stream = None
+        self._phase_to_next_batch: Dict[ActivePhase, Optional[TData]] = {}
+        self._phase_to_prefetched: Dict[ActivePhase, bool] = {}
+        self._is_last_batch = False
+
+    def move_data_to_device(self, state: State, data: TData, non_blocking: bool) -> TData:
+        """Move a batch to ``self.device``; override for batches ``copy_data_to_device`` cannot
+        handle.
+
+        Args:
+            state: the run state.
+            data: the batch.
+            non_blocking: whether the copy may be asynchronous (CUDA).
+        """
+        moved = _move_flat_batch(data, self.device, non_blocking, self._default_stream)
+        if moved is not None:
+            return moved
+        return copy_data_to_device(
+            data, self.device, non_blocking=non_blocking, stream_to_record=self._default_stream
+        )
+
+    def _get_next_batch(self, state: State, data: Iterator[TData]) -> TData:
+        """Return the next batch on the device; with prefetching, also start fetching the one
+        after it. Raises StopIteration when the data is exhausted."""
+        if not self._enable_prefetch:
+            batch = self._next_from(state, data)
+            return self.move_data_to_device(state, batch, non_blocking=True)
+
+        phase = state.active_phase
+        # A stored entry means "prefetched"; _phase_to_prefetched mirrors it for inspection.
+        batch = self._phase_to_next_batch.get(phase, _NOT_FETCHED)
+        if batch is _NOT_FETCHED:
+            self._prefetch_next_batch(state, data, phase, first=True)
+            batch = self._phase_to_next_batch[phase]
+        if self._prefetch_stream is not None:
+            with _region(state, self, "wait_stream"):
+                torch.cuda.current_stream().wait_stream(self._prefetch_stream)
+        if batch is None:
+            # The iterator is exhausted; the next epoch starts prefetching afresh.
+            del self._phase_to_next_batch[phase]
+            self._phase_to_prefetched[phase] = False
+            self._is_last_batch = False
+            raise StopIteration
+        self._prefetch_next_batch(state, data, phase, first=False)
+        return batch
+
+    def _next_from(self, state: State, data_iter: Iterator[TData]) -> TData:
+        if state.timer is None and not _autograd_profiler._is_profiler_enabled:
+            return next(data_iter)
+        with _region(state, self, f"{state.active_phase.name.lower()}.next(data_iter)"):
+            return next(data_iter)
+
+    def _prefetch_next_batch(
+        self, state: State, data_iter: Iterator[TData], phase: ActivePhase, first: bool
+    ) -> None:
+        """Fetch the following batch and start moving it to the device (on the prefetch
+        stream on CUDA); remember None when the iterator is exhausted. ``first`` is True when
+        the phase had nothing prefetched yet."""
+        if first:
+            self._phase_to_prefetched[phase] = True
+        try:
+            next_batch = self._next_from(state, data_iter)
+        except StopIteration:
+            self._phase_to_next_batch[phase] = None
+            self._is_last_batch = True
+            return
+        prefetch_stream = self._prefetch_stream
+        if state.timer is None and not _autograd_profiler._is_profiler_enabled:
+            if prefetch_stream is None:  # CPU: the "prefetch" is synchronous
+                self._phase_to_next_batch[phase] = self.move_data_to_device(
+                    state, next_batch, False
+                )
+                return
+            region: ContextManager[Any] = _NULL
+        else:
+            region = _region(state, self, f"{phase.name.lower()}.move_data_to_device")
+        non_blocking = self.device.type == "cuda" and not first
+        with region:
+            if prefetch_stream is not None:
+                with torch.cuda.stream(prefetch_stream):
+                    next_batch = self.move_data_to_device(state, next_batch, non_blocking)
+            else:
+                next_batch = self.move_data_to_device(state, next_batch, non_blocking)
+        self._phase_to_next_batch[phase] = next_batch
+
+    def _anomaly_context(self) -> ContextManager[Any]:
+        if self.detect_anomaly is None:
+            return _NULL
+        return torch.autograd.set_detect_anomaly(self.detect_anomaly)
+
+
+def _validate_auto_unit_args(
+    *,
+    strategy: Optional[Union[Strategy, str]],
+    step_lr_interval: str,
+    gradient_accumulation_steps: int,
+    clip_grad_norm: Optional[float],
+    clip_grad_value: Optional[float],
+    swa_params: Optional[SWAParams],
+    enable_loss_parallel: bool,
+) -> None:
+    if gradient_accumulation_steps <= 0:
+        raise ValueError(
+            f"gradient_accumulation_steps must be > 0. Got {gradient_accumulation_steps}"
+        )
+    if step_lr_interval not in ("step", "epoch"):
+        raise ValueError(
+            f"step_lr_interval={step_lr_interval!r} is invalid: expected 'step' or 'epoch'"
+        )
+    for name, value in (("clip_grad_norm", clip_grad_norm), ("clip_grad_value", clip_grad_value)):
+        if value is not None and not value > 0:
+            raise ValueError(f"{name}={value} is invalid: expected a number > 0 or None")
+    if swa_params is not None:
+        if swa_params.warmup_steps_or_epochs < 0:
+            raise ValueError(
+                f"swa_params.warmup_steps_or_epochs={swa_params.warmup_steps_or_epochs} is "
+                "invalid: expected an int >= 0"
+            )
+        if swa_params.step_or_epoch_update_freq < 1:
+            raise ValueError(
+                f"swa_params.step_or_epoch_update_freq={swa_params.step_or_epoch_update_freq} "
+                "is invalid: expected an int >= 1"
+            )
+    if enable_loss_parallel and not isinstance(strategy, TPStrategy):
+        raise ValueError("enable_loss_parallel is only supported with TPStrategy")
