@@ -3,7 +3,7 @@
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, List, Optional
 
 from torchtnt.utils.anomaly_evaluation import MetricAnomalyEvaluator
 from torchtnt.utils.loggers.logger import MetricLogger, Scalar
@@ -89,16 +89,6 @@ class AnomalyLogger(MetricLogger):
         tracked = self._tracked_metrics.get(name)
         if tracked is not None:
             self._evaluate(tracked, data, step)
-
-    def log_dict(self, payload: Mapping[str, Scalar], step: int) -> None:
-        """Call :meth:`log` for every item of ``payload``, in order.
-
-        Args:
-            payload: metric names mapped to values.
-            step: the step the values belong to.
-        """
-        for name, data in payload.items():
-            self.log(name, data, step)
 
     def on_anomaly_detected(self, name: str, data: Scalar, step: int) -> None:
         """Hook called for each anomaly found; does nothing unless overridden.

@@ -2,14 +2,13 @@
 
 import atexit
 import logging
-import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from typing import Dict, List, Mapping
+from typing import Dict, List
 
 import torchtnt.utils.distributed as _distributed
-from torchtnt.utils.loggers.logger import Scalar
-from torchtnt.utils.loggers.utils import _check_writable_path, _metric_to_float
+from torchtnt.utils.loggers.logger import MetricLogger, Scalar
+from torchtnt.utils.loggers.utils import _add_to_row, _check_writable_path, _metric_to_float
 
 logger: logging.Logger = logging.getLogger(__name__)
 
@@ -29,7 +28,7 @@ def _check_steps_before_flushing(steps_before_flushing: int) -> None:
         )
 
 
-class FileLogger(ABC):
+class FileLogger(MetricLogger, ABC):
     """Buffer one row per step and let a subclass write all rows to ``path``.
 
     A row is a dict holding every metric logged for its step plus ``"step"`` and ``"time"``
@@ -97,23 +96,8 @@ class FileLogger(ABC):
                     "columns; log the metric under another name"
                 )
             value = _metric_to_float(name, data, step)
-            row = self._log_buffer.get(step)
-            if row is None:
-                row = self._log_buffer[step] = {}
-            row[name] = value
-            row["step"] = step
-            row["time"] = time.monotonic()
+            _add_to_row(self._log_buffer, name, value, step)
         self._maybe_flush()
-
-    def log_dict(self, payload: Mapping[str, Scalar], step: int) -> None:
-        """Call :meth:`log` for every item of ``payload``, in order.
-
-        Args:
-            payload: metric names mapped to values.
-            step: the step the values belong to.
-        """
-        for name, data in payload.items():
-            self.log(name, data, step)
 
     def _maybe_flush(self) -> None:
         buffered = len(self._log_buffer)

@@ -1,11 +1,10 @@
 """Keep logged metrics in a Python dict, for tests and notebooks."""
 
-import time
 from collections import OrderedDict
-from typing import Dict, Mapping
+from typing import Dict
 
 from torchtnt.utils.loggers.logger import MetricLogger, Scalar
-from torchtnt.utils.loggers.utils import _metric_to_float
+from torchtnt.utils.loggers.utils import _add_to_row, _metric_to_float
 
 
 class InMemoryLogger(MetricLogger):
@@ -37,22 +36,7 @@ class InMemoryLogger(MetricLogger):
             TypeError: ``data`` cannot be converted to float.
         """
         value = _metric_to_float(name, data, step)
-        row = self._log_buffer.get(step)
-        if row is None:
-            row = self._log_buffer[step] = {}
-        row[name] = value
-        row["step"] = step
-        row["time"] = time.monotonic()
-
-    def log_dict(self, payload: Mapping[str, Scalar], step: int) -> None:
-        """Call :meth:`log` for every item of ``payload``, in order.
-
-        Args:
-            payload: metric names mapped to values.
-            step: the step the values belong to.
-        """
-        for name, data in payload.items():
-            self.log(name, data, step)
+        _add_to_row(self._log_buffer, name, value, step)
 
     def flush(self) -> None:
         """Print the buffer to stdout."""

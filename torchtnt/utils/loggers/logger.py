@@ -14,7 +14,8 @@ class MetricLogger(Protocol):
     """Anything that records scalar metrics against a step.
 
     Callbacks such as LearningRateMonitor accept any object with these three methods, so a
-    custom logger does not need to inherit from anything.
+    custom logger does not need to inherit from anything. A logger that does subclass this
+    protocol inherits a :meth:`log_dict` that calls :meth:`log` for each item.
     """
 
     def log(self, name: str, data: Scalar, step: int) -> None:
@@ -34,7 +35,8 @@ class MetricLogger(Protocol):
             payload: metric names mapped to values.
             step: the step the values belong to.
         """
-        ...
+        for name, data in payload.items():
+            self.log(name, data, step)
 
     def close(self) -> None:
         """Write out anything still buffered and release the logger's resources."""

@@ -2,7 +2,7 @@
 
 import atexit
 import sys
-from typing import Mapping, Optional
+from typing import Optional
 
 import torchtnt.utils.distributed as _distributed
 from torchtnt.utils.loggers.logger import MetricLogger, Scalar
@@ -51,16 +51,6 @@ class StdoutLogger(MetricLogger):
             print(f"\n[Step {step}]", end="", flush=True)
             self._current_step = step
         print(f" {name}={value:.{self._precision}f}", end="", flush=True)
-
-    def log_dict(self, payload: Mapping[str, Scalar], step: int) -> None:
-        """Call :meth:`log` for every item of ``payload``, in order (rank 0 only).
-
-        Args:
-            payload: metric names mapped to values.
-            step: the step the values belong to.
-        """
-        for name, data in payload.items():
-            self.log(name, data, step)
 
     def close(self) -> None:
         """End the current line with two newlines and flush stdout."""

@@ -1,7 +1,9 @@
 """Helpers shared by the metric loggers: scalar conversion and log-path checks."""
 
 import os
+import time
 from pathlib import Path
+from typing import Dict
 
 import numpy as np
 import torch
@@ -112,3 +114,14 @@ def _metric_to_float(name: str, data: Scalar, step: int) -> float:
         return scalar_to_float(data)
     except (TypeError, ValueError) as e:
         raise type(e)(f"Cannot log metric {name!r} at step {step}: {e}") from e
+
+
+def _add_to_row(buffer: Dict[int, Dict[str, float]], name: str, value: float, step: int) -> None:
+    """Put ``name: value`` in the buffered row of ``step`` (created on first use), stamping the
+    row with its step and the time of this write."""
+    row = buffer.get(step)
+    if row is None:
+        row = buffer[step] = {}
+    row[name] = value
+    row["step"] = step
+    row["time"] = time.monotonic()
