@@ -240,3 +240,38 @@ def test_bad_arguments_fail_before_any_hook(kwargs, error, message) -> None:
 def test_fit_without_eval_dataloader_when_never_evaluating() -> None:
     unit, _ = run_fit([0, 1], None, max_epochs=1, evaluate_every_n_epochs=None)
     assert unit.train_progress.num_steps_completed == 2
+
+
+def test_resuming_inside_an_evaluation_finishes_it_first() -> None:
+    log: List[str] = []
+    unit = RecordingUnit(log)
+    # a checkpoint taken after eval step 1 of the evaluation that followed train epoch 1
+    unit.train_progress.load_state_dict(
+        {"num_epochs_completed": 1, "num_steps_completed": 2, "num_steps_completed_in_epoch": 0}
+    )
+    unit.eval_progress.load_state_dict(
+        {"num_epochs_completed": 0, "num_steps_completed": 1, "num_steps_completed_in_epoch": 1}
+    )
+    fit(unit, [0, 1], [8], max_epochs=2, callbacks=[RecordingCallback(log)])
+    resumed_eval = (
+        both("on_eval_start")
+        + epoch_open("eval", fresh=False)
+        + steps("eval", [8])
+        + exhausted("eval")
+        + both("on_eval_epoch_end")
+        + both("on_eval_end")
+    )
+    train_epoch = (
+        epoch_open("train")
+        + steps("train", [0, 1])
+        + exhausted("train")
+        + both("on_train_epoch_end")
+    )
+    assert log == both("on_train_start") + resumed_eval + train_epoch + full_eval([8]) + both(
+        "on_train_end"
+    )
+    assert unit.eval_progress.state_dict() == {
+        "num_epochs_completed": 2,
+        "num_steps_completed": 3,
+        "num_steps_completed_in_epoch": 0,
+    }

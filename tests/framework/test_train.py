@@ -475,3 +475,20 @@ def test_lambda_rejects_wrong_arity_at_construction() -> None:
 def test_progress_type_is_tracked() -> None:
     unit = RecordingUnit([])
     assert isinstance(unit.tracked_progress()["train_progress"], Progress)
+
+
+def test_resuming_mid_epoch_recreates_the_iterator_without_advancing_the_rng() -> None:
+    from torch.utils.data import DataLoader
+
+    draws = []
+    unit = RecordingUnit([])
+    unit.train_step = lambda state, data: draws.append(torch.rand(1).item())  # type: ignore[method-assign]
+    unit.train_progress.load_state_dict(
+        {"num_epochs_completed": 0, "num_steps_completed": 1, "num_steps_completed_in_epoch": 1}
+    )
+    loader = DataLoader(list(range(4)), shuffle=False)  # iter() draws a base seed from torch
+    torch.manual_seed(7)
+    train(unit, loader, max_steps=2)
+    torch.manual_seed(7)
+    expected = torch.rand(1).item()
+    assert draws == [expected]

@@ -97,6 +97,8 @@ def run_phase(state: State, unit: Any, handler: CallbackHandler, phase: _Phase) 
     try:
         _call_unit_hook(state, unit, phase, "start")
         _fire(handler.hooks[phase.hook("start")], state, unit)
+        if _resumes_inside_eval(state, unit, phase):
+            run_eval_in_fit(state, unit, handler)
         if phase.multi_epoch:
             while not (
                 state.should_stop
@@ -109,6 +111,18 @@ def run_phase(state: State, unit: Any, handler: CallbackHandler, phase: _Phase) 
         _fire(handler.hooks[phase.hook("end")], state, unit)
     finally:
         _reset_module_training_mode(modules, prior_modes)
+
+
+def _resumes_inside_eval(state: State, unit: Any, phase: _Phase) -> bool:
+    """True when fit restarts from a checkpoint taken in the middle of an evaluation.
+
+    That evaluation is finished first, so the resumed run sees what the uninterrupted run
+    would have seen (TorchTNT would instead fold the rest into the next evaluation).
+    """
+    if phase is not TRAIN or state.entry_point != EntryPoint.FIT or state.eval_state is None:
+        return False
+    eval_progress = unit.tracked_progress().get("eval_progress")
+    return eval_progress is not None and eval_progress.num_steps_completed_in_epoch > 0
 
 
 def _eval_cadence(state: State, phase: _Phase) -> Tuple[Optional[int], Optional[int]]:
@@ -133,7 +147,8 @@ def run_epoch(state: State, unit: Any, handler: CallbackHandler, phase: _Phase) 
     hooks = handler.hooks
     every_n_steps, every_n_epochs = _eval_cadence(state, phase)
 
-    if progress.num_steps_completed_in_epoch == 0:  # not when resuming mid-epoch
+    resuming = progress.num_steps_completed_in_epoch > 0
+    if not resuming:
         _call_unit_hook(state, unit, phase, "epoch_start")
         _fire(hooks[phase.hook("epoch_start")], state, unit)
 
@@ -141,7 +156,10 @@ def run_epoch(state: State, unit: Any, handler: CallbackHandler, phase: _Phase) 
     if phase.set_sampler_epoch:
         _maybe_set_distributed_sampler_epoch(dataloader, progress.num_epochs_completed)
     _fire(hooks[phase.hook("dataloader_iter_creation_start")], state, unit)
-    with _timed(state, f"{phase.timer_name}.iter(dataloader)"):
+    # Resuming mid-epoch recreates an iterator the uninterrupted run made before the
+    # checkpoint; making it must not advance the RNG (DataLoader draws its base seed).
+    keep_rng = torch.random.fork_rng(devices=[]) if resuming else nullcontext()
+    with keep_rng, _timed(state, f"{phase.timer_name}.iter(dataloader)"):
         data_iter = iter(dataloader)
     _fire(hooks[phase.hook("dataloader_iter_creation_end")], state, unit)
 
