@@ -2,11 +2,9 @@
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, List
+from typing import Any, Callable, Dict, List
 
 import pytest
 import torch
@@ -15,11 +13,10 @@ from tests.framework.callbacks import _resume_kit as kit
 from torchtnt.framework.callbacks.dcp_saver import DistributedCheckpointSaver
 from torchtnt.framework.train import train
 from torchtnt.utils.checkpoint import get_latest_checkpoint_path
-from torchtnt.utils.distributed import spawn_multi_process
 
 pytest.importorskip("torchdata")
 
-TOTAL = 14  # 2.8 epochs of 5 batches
+TOTAL = kit.TOTAL
 
 
 def _uninterrupted(make_unit: Callable[[], Any], seed: int = 0) -> Any:
@@ -129,24 +126,35 @@ def _two_rank_resume(root: str) -> List[Any]:
 
 @pytest.mark.distributed
 def test_two_rank_ddp_resume_is_exact_per_rank(tmp_path: Path) -> None:
-    results = spawn_multi_process(2, "gloo", _two_rank_resume, str(tmp_path))
+    results = kit.run_ranks(2, _two_rank_resume, str(tmp_path))
     expected_dirs = ["epoch_1_train_step_7", "epoch_2_train_step_7", "epoch_3_train_step_14"]
     assert results[0] == results[1] == [True, expected_dirs]
 
 
-def _child(mode: str, root: Path) -> "subprocess.Popen[bytes]":
-    env = dict(os.environ, PYTHONPATH=os.getcwd(), OMP_NUM_THREADS="1")
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.framework.callbacks._resume_kit", mode, str(root)],
-        env=env,
-        stderr=subprocess.PIPE,
-    )
+def _child_error(root: Path) -> str:
+    path = root / "child_error.txt"
+    return path.read_text()[-3000:] if path.exists() else "(no traceback written)"
+
+
+def _preempted_child(root: Path, mode: str) -> Dict[str, Any]:
+    """Run child ``mode``, SIGTERM it while it waits inside a step; return its results."""
+    proc = kit.child_process(kit.child_main, mode, str(root))
+    deadline = time.monotonic() + 120
+    while not (root / "ready").exists():
+        assert proc.is_alive(), _child_error(root)
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGTERM)  # arrives in the middle of the step
+    (root / "signal_sent").write_text("")
+    proc.join(120)
+    assert proc.exitcode == 0, _child_error(root)
+    return torch.load(root / "child_result.pt")
 
 
 def test_kill_9_mid_save_leaves_previous_checkpoint_restorable(tmp_path: Path) -> None:
-    proc = _child("kill_mid_save", tmp_path)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]
+    proc = kit.child_process(kit.child_main, "kill_mid_save", str(tmp_path))
+    proc.join(120)
+    assert proc.exitcode == -signal.SIGKILL, _child_error(tmp_path)
     ckpts = tmp_path / "ckpts"
     # the 2nd save died before its metadata; retention (keep 1) had not deleted the 1st
     assert sorted(os.listdir(ckpts)) == ["epoch_0_train_step_3", "epoch_1_train_step_6"]
@@ -174,17 +182,7 @@ def test_kill_9_mid_save_leaves_previous_checkpoint_restorable(tmp_path: Path) -
 
 
 def test_sigterm_saves_current_step_and_exits_through_end_hooks(tmp_path: Path) -> None:
-    proc = _child("preempt", tmp_path)
-    deadline = time.monotonic() + 120
-    while not (tmp_path / "ready").exists():
-        assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGTERM)  # arrives during step 4
-    (tmp_path / "signal_sent").write_text("")
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err.decode()[-2000:]
-    child = torch.load(tmp_path / "child_result.pt")
+    child = _preempted_child(tmp_path, "preempt")  # SIGTERM during train step 4
     assert child["ended"] and child["steps"] == 4
     ckpts = tmp_path / "ckpts"
     assert sorted(os.listdir(ckpts)) == ["epoch_0_train_step_3", "epoch_0_train_step_4"]
@@ -193,3 +191,63 @@ def test_sigterm_saves_current_step_and_exits_through_end_hooks(tmp_path: Path) 
     resumed = _resume(ckpts, kit.RNGTrainUnit)
     assert child["losses"] + resumed.losses == reference.losses
     kit.assert_states_equal(kit.states_of(resumed), kit.states_of(reference))
+
+
+def test_sigterm_during_eval_in_fit_saves_that_eval_step_and_resumes(tmp_path: Path) -> None:
+    child = _preempted_child(tmp_path, "preempt_eval")  # during eval step 5 (after step 8)
+    # the eval step in progress finished, then the run stopped through the end hooks of
+    # the evaluation and of training; no step ran after the signal
+    assert child["steps"] == 8 and child["eval_steps"] == 5
+    assert child["ended"] and child["eval_ends"] == 2
+    ckpts = tmp_path / "ckpts"
+    assert sorted(os.listdir(ckpts)) == [
+        "epoch_0_train_step_3_eval_step_0",
+        "epoch_1_train_step_6_eval_step_3",
+        "epoch_1_train_step_8_eval_step_5",
+    ]
+
+    kit.seed_all(0)
+    reference = kit.RNGFitUnit()
+    kit.run_fit(reference, kit.make_dataloader(), kit.make_eval_dataloader(), [])
+    assert child["losses"] == reference.losses[:8]
+    assert child["eval_batches"] == reference.eval_batches[:5]
+
+    kit.seed_all(99)
+    resumed = kit.RNGFitUnit()
+    train_dl, eval_dl = kit.make_dataloader(), kit.make_eval_dataloader()
+    assert DistributedCheckpointSaver.restore_from_latest(
+        str(ckpts), resumed, train_dataloader=train_dl, eval_dataloader=eval_dl
+    )
+    assert resumed.train_progress.num_steps_completed == 8
+    assert resumed.eval_progress.num_steps_completed == 5
+    kit.run_fit(resumed, train_dl, eval_dl, [DistributedCheckpointSaver(str(ckpts))])
+    # training goes on from step 9 exactly as if never stopped, and evaluation picks up
+    # at the batch after the one that was interrupted
+    assert child["losses"] + resumed.losses == reference.losses
+    kit.assert_states_equal(kit.states_of(resumed), kit.states_of(reference))
+    assert resumed.eval_batches[0] == reference.eval_batches[5]
+
+
+def test_sigterm_during_predict_saves_that_step_and_resumes(tmp_path: Path) -> None:
+    from torchtnt.framework.predict import predict
+
+    child = _preempted_child(tmp_path, "preempt_predict")  # during predict step 3
+    assert child["ended"] and child["steps"] == 3
+    ckpts = tmp_path / "ckpts"
+    assert sorted(os.listdir(ckpts)) == ["epoch_0_predict_step_2", "epoch_0_predict_step_3"]
+
+    kit.seed_all(0)
+    reference = kit.RNGPredictUnit()
+    predict(reference, kit.make_dataloader())
+
+    kit.seed_all(0)  # predict checkpoints hold no weights: the same model, built again
+    resumed = kit.RNGPredictUnit()
+    kit.seed_all(99)
+    dataloader = kit.make_dataloader()
+    assert DistributedCheckpointSaver.restore_from_latest(
+        str(ckpts), resumed, predict_dataloader=dataloader
+    )
+    predict(resumed, dataloader)
+    assert resumed.predict_progress.num_steps_completed == 5
+    assert child["batches"] + resumed.batches == reference.batches
+    assert child["outputs"] + resumed.outputs == reference.outputs

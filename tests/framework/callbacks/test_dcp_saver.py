@@ -4,12 +4,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 import torch
+import torch.distributed as dist
 import torch.distributed.checkpoint
+from torch import nn
 
+from tests.framework.callbacks import _resume_kit as kit
 from torchtnt.framework._test_utils import (
     DummyEvalUnit,
     DummyFitUnit,
@@ -22,8 +25,8 @@ from torchtnt.framework.callbacks.dcp_saver import DistributedCheckpointSaver
 from torchtnt.framework.evaluate import evaluate
 from torchtnt.framework.state import State
 from torchtnt.framework.train import train
+from torchtnt.framework.unit import TrainUnit
 from torchtnt.utils.checkpoint import BestCheckpointConfig
-from torchtnt.utils.distributed import spawn_multi_process
 
 
 def _weights(unit: Any) -> Dict[str, torch.Tensor]:
@@ -219,6 +222,87 @@ def test_async_retention_waits_for_completion(tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path)) == ["epoch_1_train_step_3"]
 
 
+def test_staging_reuses_buffers_and_copies_exactly() -> None:
+    stager = dcp_saver._ReusableStager()
+    weight = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+    state = {
+        "m": {"w": weight, "t": weight.t(), "b": torch.tensor([True, False])},
+        "o": {"step": 3, "groups": [{"lr": 0.5}], "h": torch.arange(4, dtype=torch.bfloat16)},
+        "betas": (0.9, torch.tensor(0.99)),
+    }
+    first = stager.stage(state)
+    assert first["o"]["step"] == 3 and first["o"]["groups"] == [{"lr": 0.5}]
+    assert first["betas"] == (0.9, torch.tensor(0.99)) and isinstance(first["betas"], tuple)
+    assert first["o"]["groups"][0] is not state["o"]["groups"][0]
+    assert torch.equal(first["m"]["t"], weight.t()) and first["m"]["t"].is_contiguous()
+    assert torch.equal(first["o"]["h"], state["o"]["h"])
+    assert first["o"]["h"].dtype == torch.bfloat16
+    assert torch.equal(first["m"]["b"], torch.tensor([True, False]))
+    assert first["m"]["w"].data_ptr() != weight.data_ptr()
+    assert stager.nbytes == 6 * 4 * 2 + 2 + 4 * 2 + 4
+
+    weight.add_(100.0)  # training changes the original after staging
+    assert torch.equal(first["m"]["w"], torch.arange(6, dtype=torch.float32).reshape(2, 3))
+
+    second = stager.stage(state)  # the same buffers, now holding the new values
+    assert second["m"]["w"].data_ptr() == first["m"]["w"].data_ptr()
+    assert torch.equal(second["m"]["w"], weight)
+
+    state["m"]["w"] = torch.zeros(3)  # new shape: a new buffer; a dropped key: freed
+    del state["m"]["b"]
+    third = stager.stage(state)
+    assert third["m"]["w"].data_ptr() != first["m"]["w"].data_ptr()
+    assert torch.equal(third["m"]["w"], torch.zeros(3))
+    assert stager.nbytes == 3 * 4 + 6 * 4 + 4 * 2 + 4
+    stager.close()
+    assert stager.nbytes == 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_staging_cuda_tensors_into_pinned_buffers() -> None:
+    stager = dcp_saver._ReusableStager()
+    weight = torch.arange(8, dtype=torch.float32, device="cuda")
+    staged = stager.stage({"w": weight})["w"]
+    assert staged.device.type == "cpu" and staged.is_pinned()
+    weight.add_(1.0)  # queued after the copy on the same stream; the copy is complete
+    assert torch.equal(staged, torch.arange(8, dtype=torch.float32))
+    again = stager.stage({"w": weight})["w"]
+    assert again.data_ptr() == staged.data_ptr()
+    assert torch.equal(again, weight.cpu())
+
+
+def test_async_saver_keeps_buffers_during_the_run_and_frees_them_at_the_end(
+    tmp_path: Path,
+) -> None:
+    seen: List[int] = []
+
+    class Probe(DummyTrainUnit):
+        def on_checkpoint_save(self, state: State, checkpoint_id: str) -> None:
+            seen.append(cb._stager.nbytes)
+
+    cb = DistributedCheckpointSaver(
+        str(tmp_path), save_every_n_train_steps=1, async_checkpoint=True
+    )
+    unit = Probe(2)
+    train(unit, generate_random_dataloader(6, 2, 2), max_steps=3, callbacks=[cb])
+    weight_bytes = sum(p.numel() * 4 for p in unit.module.parameters())
+    assert len(seen) == 4 and len(set(seen)) == 1 and seen[0] > weight_bytes
+    assert cb._stager.nbytes == 0
+
+
+def test_async_saves_of_a_standalone_evaluation_are_complete_when_it_returns(
+    tmp_path: Path,
+) -> None:
+    cb = DistributedCheckpointSaver(str(tmp_path), save_every_n_eval_steps=1, async_checkpoint=True)
+    evaluate(DummyEvalUnit(2), generate_random_dataloader(4, 2, 2), callbacks=[cb])
+    assert sorted(os.listdir(tmp_path)) == ["epoch_0_eval_step_1", "epoch_0_eval_step_2"]
+    assert (tmp_path / "epoch_0_eval_step_2" / ".metadata").exists()
+    tracked = [os.path.basename(p.path) for p in cb._checkpoint_manager._ckpt_paths]
+    assert tracked == ["epoch_0_eval_step_1", "epoch_0_eval_step_2"]
+    assert cb._prev_snapshot is None and cb._stager.nbytes == 0
+
+
 def _ddp_save_restore(root: str, async_checkpoint: bool) -> List[Any]:
     from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -254,9 +338,126 @@ def _ddp_save_restore(root: str, async_checkpoint: bool) -> List[Any]:
 @pytest.mark.distributed
 @pytest.mark.parametrize("async_checkpoint", [False, True])
 def test_ddp_two_ranks_save_and_restore(tmp_path: Path, async_checkpoint: bool) -> None:
-    results = spawn_multi_process(2, "gloo", _ddp_save_restore, str(tmp_path), async_checkpoint)
+    results = kit.run_ranks(2, _ddp_save_restore, str(tmp_path), async_checkpoint)
     assert results[0][:3] == [True, 4, ["epoch_1_train_step_4"]]
     assert results[0] == results[1]
+
+
+class _ShardableUnit(TrainUnit[Tuple[torch.Tensor, torch.Tensor]]):
+    """A two-layer MLP with Adam, sharded with FSDP2 over all ranks when ``shard``."""
+
+    def __init__(self, seed: int, shard: bool) -> None:
+        super().__init__()
+        torch.manual_seed(seed)
+        module = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        if shard:
+            from torch.distributed.device_mesh import init_device_mesh
+            from torch.distributed.fsdp import fully_shard
+
+            mesh = init_device_mesh("cpu", (dist.get_world_size(),))
+            fully_shard(module[0], mesh=mesh)
+            fully_shard(module, mesh=mesh)
+        self.module = module
+        self.optimizer = torch.optim.Adam(module.parameters(), lr=0.01)
+
+    def train_step(self, state: State, data: Tuple[torch.Tensor, torch.Tensor]) -> Any:
+        inputs, targets = data
+        loss = nn.functional.cross_entropy(self.module(inputs), targets)
+        loss.backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad()
+        return loss
+
+
+def _full_states(unit: _ShardableUnit) -> Dict[str, Any]:
+    """Unsharded model and optimizer states keyed by parameter name. Note: collective."""
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        get_model_state_dict,
+        get_optimizer_state_dict,
+    )
+
+    options = StateDictOptions(full_state_dict=True)
+    return {
+        "model": get_model_state_dict(unit.module, options=options),
+        "optim": get_optimizer_state_dict(unit.module, unit.optimizer, options=options)["state"],
+    }
+
+
+def _fsdp2_save_restore(root: str, async_checkpoint: bool) -> List[Any]:
+    torch.manual_seed(dist.get_rank())  # each rank trains on its own data
+    dataloader = generate_random_dataloader(8, 4, 2)
+    unit = _ShardableUnit(seed=0, shard=True)
+    cb = DistributedCheckpointSaver(
+        root,
+        save_every_n_train_steps=2,
+        keep_last_n_checkpoints=1,
+        async_checkpoint=async_checkpoint,
+    )
+    train(unit, dataloader, max_steps=4, callbacks=[cb])
+    local_rows = unit.module.state_dict()["0.weight"].to_local().shape[0]
+
+    fresh = _ShardableUnit(seed=1, shard=True)
+    before = _full_states(fresh)["model"]["0.weight"]
+    assert DistributedCheckpointSaver.restore_from_latest(root, fresh)
+    expected, restored = _full_states(unit), _full_states(fresh)
+    return [
+        local_rows,
+        sorted(os.listdir(root)),
+        fresh.train_progress.num_steps_completed,
+        not torch.equal(before, expected["model"]["0.weight"]),
+        _nested_equal(restored, expected),
+        expected,
+    ]
+
+
+def _nested_equal(a: Any, b: Any) -> bool:
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_nested_equal(a[k], b[k]) for k in a)
+    return a == b
+
+
+def _fsdp2_restore_one_rank(path: str) -> Dict[str, Any]:
+    unit = _ShardableUnit(seed=2, shard=True)  # FSDP2 over a mesh of one rank
+    DistributedCheckpointSaver.restore(path, unit)
+    assert unit.train_progress.num_steps_completed == 4
+    return _full_states(unit)
+
+
+@pytest.mark.distributed
+@pytest.mark.parametrize("async_checkpoint", [False, True])
+def test_fsdp2_two_ranks_save_restore_and_reshard_to_one(
+    tmp_path: Path, async_checkpoint: bool
+) -> None:
+    root = tmp_path / "ckpts"
+    results = kit.run_ranks(2, _fsdp2_save_restore, str(root), async_checkpoint)
+    for rows, names, steps, changed, equal, _ in results:
+        # each rank held half of the first layer; the restored fresh model equals the
+        # trained one (weights and Adam state) and differed from it before
+        assert (rows, names, steps, changed, equal) == (
+            4,
+            ["epoch_1_train_step_4"],
+            4,
+            True,
+            True,
+        )
+    expected = results[0][5]
+    assert _nested_equal(results[1][5], expected)
+    assert set(expected["optim"]) == {"0.weight", "0.bias", "2.weight", "2.bias"}
+    assert float(expected["optim"]["0.weight"]["step"]) == 4.0
+
+    path = str(root / "epoch_1_train_step_4")
+    (one_rank,) = kit.run_ranks(1, _fsdp2_restore_one_rank, path)
+    assert _nested_equal(one_rank, expected)
+
+    # and into a plain, unsharded module in this process (no process group at all)
+    plain = _ShardableUnit(seed=3, shard=False)
+    DistributedCheckpointSaver.restore(
+        path, plain, restore_options=RestoreOptions(restore_optimizers=False)
+    )
+    assert _nested_equal(dict(plain.module.state_dict()), expected["model"])
 
 
 @pytest.fixture(scope="module")
@@ -314,3 +515,65 @@ def test_s3_save_list_retention_restore(s3_server: str, monkeypatch: pytest.Monk
     assert fresh.train_progress.num_steps_completed == 3
     for k, v in unit.module.state_dict().items():
         assert torch.equal(fresh.module.state_dict()[k], v)
+
+
+def _s3_env(endpoint: str) -> Dict[str, str]:
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ENDPOINT_URL_S3": endpoint,
+    }
+
+
+def _s3_two_ranks(endpoint: str, root: str) -> List[Any]:
+    import fsspec
+    import s3fs
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    os.environ.update(_s3_env(endpoint))
+    s3fs.S3FileSystem.clear_instance_cache()
+    fs = fsspec.filesystem("s3", client_kwargs={"endpoint_url": endpoint})
+    torch.manual_seed(dist.get_rank())
+    unit = DummyTrainUnit(2)
+    unit.module = DDP(unit.module)
+    unit.optimizer = torch.optim.SGD(unit.module.parameters(), lr=0.1)
+    cb = DistributedCheckpointSaver(root, save_every_n_train_steps=1, keep_last_n_checkpoints=2)
+    train(unit, generate_random_dataloader(8, 2, 2), max_steps=3, callbacks=[cb])
+    dist.barrier()
+    fs.invalidate_cache()
+    names = sorted(os.path.basename(p) for p in fs.ls(root))
+    files = sorted(os.path.basename(p) for p in fs.ls(f"{root}/epoch_0_train_step_3"))
+
+    fresh = DummyTrainUnit(2)
+    fresh.module = DDP(fresh.module)
+    assert DistributedCheckpointSaver.restore_from_latest(root, fresh)
+    same = all(
+        torch.equal(fresh.module.state_dict()[k], v) for k, v in unit.module.state_dict().items()
+    )
+    return [names, files, fresh.train_progress.num_steps_completed, same]
+
+
+@pytest.mark.distributed
+def test_s3_two_ranks_save_list_retention_restore(
+    s3_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fsspec
+    import s3fs
+
+    for name, value in _s3_env(s3_server).items():
+        monkeypatch.setenv(name, value)
+    s3fs.S3FileSystem.clear_instance_cache()
+    fs = fsspec.filesystem("s3", client_kwargs={"endpoint_url": s3_server})
+    fs.mkdir("two-rank-bucket")
+    root = "s3://two-rank-bucket/run"
+    fs.pipe(f"{root}/epoch_9_train_step_99/__1_0.distcp", b"partial")  # incomplete leftover
+    results = kit.run_ranks(2, _s3_two_ranks, s3_server, root)
+    names, files, steps, same = results[0]
+    assert results[1] == results[0]
+    assert names == ["epoch_0_train_step_3", "epoch_1_train_step_3", "epoch_9_train_step_99"]
+    assert ".metadata" in files
+    # both ranks wrote their share (each has its own RNG state, at least)
+    assert any(f.startswith("__0_") for f in files) and any(f.startswith("__1_") for f in files)
+    assert steps == 3 and same

@@ -6,10 +6,12 @@ other is ignored by listing, latest/best lookup and retention. Async saves copy 
 to CPU memory before returning, so training that continues cannot change what is written.
 """
 
+import copy
 import logging
 from concurrent.futures import Future
-from typing import Any, Dict, Iterable, List, Optional, Set
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
@@ -17,6 +19,7 @@ from torch.distributed.checkpoint._fsspec_filesystem import FsspecReader, Fsspec
 from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner, DefaultSavePlanner
 from torch.distributed.checkpoint.planner import LoadPlanner, SavePlanner
+from torch.distributed.checkpoint.staging import AsyncStager
 from torch.distributed.checkpoint.state_dict import _init_optim_state
 from torch.distributed.checkpoint.storage import StorageReader, StorageWriter
 
@@ -75,8 +78,11 @@ class DistributedCheckpointSaver(BaseCheckpointer):
         keep_last_n_checkpoints: retention limit (see :class:`BaseCheckpointer`).
         best_checkpoint_config: rank checkpoints by a unit attribute.
         process_group: group for checkpoint collectives.
-        async_checkpoint: stage the state in CPU memory and write it in a background
-            thread; the next checkpoint operation waits for it to finish.
+        async_checkpoint: copy the state to CPU memory, then write it in a background
+            thread while training goes on; the next checkpoint operation waits for it to
+            finish. The copy goes into buffers kept for the whole run (one extra copy of
+            the checkpointed state in host memory, pinned for CUDA tensors), released at
+            the end of training or prediction.
         knob_options: I/O knobs; ``max_per_rank_io_concurrency`` sets the writer threads.
         save_on_preemption: on SIGTERM, finish the step, save and stop (opt-in).
 
@@ -130,6 +136,7 @@ class DistributedCheckpointSaver(BaseCheckpointer):
             self.default_writer_options["single_file_per_rank"] = False
         self._prev_snapshot: Optional[Future] = None
         self._pending_path: Optional[CheckpointPath] = None
+        self._stager = _ReusableStager()
 
     def _needs_own_group(self) -> bool:
         # A background save runs collectives while training runs its own; they must not
@@ -187,7 +194,7 @@ class DistributedCheckpointSaver(BaseCheckpointer):
             process_group=self._process_group,
             storage_writer=storage_writer,
             planner=planner,
-            async_stager=stager,
+            async_stager=stager if stager is not None else self._stager,
         )
         if hook in ("on_train_end", "on_predict_end"):
             self._wait()
@@ -222,12 +229,35 @@ class DistributedCheckpointSaver(BaseCheckpointer):
     def _wait_for_pending_save(self) -> None:
         self._wait()
 
+    def _release_staging_buffers(self) -> None:
+        # Only once nothing is being written from them.
+        if self._prev_snapshot is None:
+            self._stager.close()
+
+    def on_train_end(self, state: State, unit: Any) -> None:
+        """Save the final checkpoint, then free the async staging buffers."""
+        super().on_train_end(state, unit)
+        self._release_staging_buffers()
+
+    def on_predict_end(self, state: State, unit: Any) -> None:
+        """Save the final checkpoint, then free the async staging buffers."""
+        super().on_predict_end(state, unit)
+        self._release_staging_buffers()
+
+    def on_eval_end(self, state: State, unit: Any) -> None:
+        """At the end of a standalone evaluation, let a pending async save complete."""
+        if state.entry_point == EntryPoint.EVALUATE:
+            self._wait()
+            self._release_staging_buffers()
+        super().on_eval_end(state, unit)
+
     def on_exception(self, state: State, unit: Any, exc: BaseException) -> None:
         """Let a pending async save finish before the run's exception propagates."""
         try:
             self._wait()
         except Exception as e:
             logger.error(f"The pending async checkpoint failed as well: {e!r}")
+        self._release_staging_buffers()
         super().on_exception(state, unit, exc)
 
     # ----------------------------------------------------------------------------------
@@ -340,6 +370,128 @@ class DistributedCheckpointSaver(BaseCheckpointer):
             if pending is not None:
                 _apply_pending_rng_state(unit)
                 object.__setattr__(unit, "_tnt_pending_rng_state", pending)
+
+
+_Path = Tuple[Any, ...]
+
+
+class _ReusableStager(AsyncStager):
+    """Stages a state dict for an async save by copying it into buffers kept between saves.
+
+    Fresh memory for every save would add the cost of faulting in every new page to the
+    copy, so each tensor is copied into a CPU buffer remembered under its place in the
+    state dict and reused by the next save while shape and dtype stay the same. Buffers of CUDA tensors are pinned so the device-to-host copy is fast.
+    ``stage`` returns only once every copy is complete, so the caller may change the
+    originals right away. The saver never stages while a previous save still reads the
+    buffers (it waits for that save first).
+    """
+
+    # stage() is complete when it returns: nothing to synchronize afterwards.
+    _synchronize_after_execute: bool = False
+
+    def __init__(self) -> None:
+        self._buffers: Dict[_Path, torch.Tensor] = {}
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the buffers."""
+        return sum(b.numel() * b.element_size() for b in self._buffers.values())
+
+    @torch.no_grad()
+    def stage(self, state_dict: Dict[str, Any]) -> Dict[str, Any]:
+        """Return a copy of ``state_dict`` whose tensors live in this stager's buffers."""
+        used: Dict[_Path, torch.Tensor] = {}
+        devices: Set[torch.device] = set()
+        staged = self._stage(state_dict, (), used, devices)
+        for device in devices:
+            torch.cuda.current_stream(device).synchronize()
+        self._buffers = used  # buffers of entries that are gone are freed
+        return staged
+
+    def synchronize_staging(self) -> None:
+        """Nothing to wait for: :meth:`stage` copies synchronously."""
+
+    def close(self) -> None:
+        """Free the buffers (the next :meth:`stage` allocates new ones)."""
+        self._buffers = {}
+
+    def _stage(
+        self, obj: Any, path: _Path, used: Dict[_Path, torch.Tensor], devices: Set[torch.device]
+    ) -> Any:
+        if isinstance(obj, torch.Tensor):
+            return self._stage_any_tensor(obj, path, used, devices)
+        if isinstance(obj, dict):
+            return {k: self._stage(v, path + (k,), used, devices) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            items = [self._stage(v, path + (i,), used, devices) for i, v in enumerate(obj)]
+            if isinstance(obj, list):
+                return items
+            return type(obj)(*items) if hasattr(obj, "_fields") else type(obj)(items)
+        return copy.deepcopy(obj)
+
+    def _stage_any_tensor(
+        self,
+        tensor: torch.Tensor,
+        path: _Path,
+        used: Dict[_Path, torch.Tensor],
+        devices: Set[torch.device],
+    ) -> torch.Tensor:
+        from torch.distributed.tensor import DTensor
+
+        if isinstance(tensor, DTensor):
+            local = self._stage_tensor(tensor._local_tensor, path, used, devices)
+            return DTensor.from_local(
+                local,
+                tensor.device_mesh,
+                tensor.placements,
+                run_check=False,
+                shape=tensor.shape,
+                stride=tensor.stride(),
+            )
+        if type(tensor) is not torch.Tensor and not isinstance(tensor, torch.nn.Parameter):
+            return copy.deepcopy(tensor)  # other subclasses: a private copy, not cached
+        if tensor.layout != torch.strided or tensor.is_quantized:
+            return tensor.detach().clone()
+        return self._stage_tensor(tensor, path, used, devices)
+
+    def _stage_tensor(
+        self,
+        tensor: torch.Tensor,
+        path: _Path,
+        used: Dict[_Path, torch.Tensor],
+        devices: Set[torch.device],
+    ) -> torch.Tensor:
+        tensor = tensor.detach()
+        on_cuda = tensor.device.type == "cuda"
+        buffer = self._buffers.get(path)
+        if (
+            buffer is None
+            or buffer.shape != tensor.shape
+            or buffer.dtype != tensor.dtype
+            or (on_cuda and not buffer.is_pinned())
+        ):
+            buffer = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=on_cuda)
+        used[path] = buffer
+        if tensor.numel() == 0:
+            return buffer
+        if tensor.device.type == "cpu" and tensor.is_contiguous() and not _has_lazy_bits(tensor):
+            # A plain byte copy: one memcpy, no intra-op thread pool (which only adds
+            # contention when the cores are busy and memory bandwidth is the limit).
+            np.copyto(_bytes_of(buffer), _bytes_of(tensor))
+        else:
+            buffer.copy_(tensor, non_blocking=on_cuda)
+            if on_cuda:
+                devices.add(tensor.device)
+        return buffer
+
+
+def _has_lazy_bits(tensor: torch.Tensor) -> bool:
+    # Conjugate / negative views keep their data un-transformed; copy_ resolves them.
+    return tensor.is_conj() or tensor.is_neg()
+
+
+def _bytes_of(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.reshape(-1).view(torch.uint8).numpy()
 
 
 def _check_knob_options(knob_options: Optional[KnobOptions]) -> KnobOptions:
