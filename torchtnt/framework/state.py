@@ -228,7 +228,7 @@ class State:
 
     def stop(self) -> None:
         """Ask the loops to finish the current step, run the end hooks and return."""
-        _log.warning("Received signal to stop training; the loop ends after the current step.")
+        _log.warning("state.stop() was called: the loop ends after the current step.")
         self._should_stop = True
 
     def active_phase_state(self) -> TPhaseState:

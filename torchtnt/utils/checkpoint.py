@@ -316,7 +316,8 @@ def _retrieve_checkpoint_dirpaths(
     """
     fs = file_system if file_system is not None else url_to_fs(dirpath)[0]
     if not fs.exists(dirpath):
-        logger.warning(f"Checkpoint directory {dirpath!r} does not exist; no checkpoints found.")
+        # The normal first run of a "resume if possible" script: worth a note, not a warning.
+        logger.info(f"Checkpoint directory {dirpath!r} does not exist yet: no checkpoints in it.")
         return []
     names = [item["name"] for item in fs.ls(dirpath, detail=True) if item["type"] == "directory"]
     metadata_fnames = _as_list(metadata_fname)
@@ -362,9 +363,11 @@ def get_latest_checkpoint_path(
     metadata_fname: Optional[Union[str, List[str]]] = None,
     file_system: Optional[fsspec.AbstractFileSystem] = None,
 ) -> Optional[str]:
-    """Return the path of the most recent complete checkpoint in ``dirpath``, or None.
+    """Return the path of the most recent checkpoint in ``dirpath``, or None.
 
-    Pass ``process_group`` as a keyword to choose the broadcast group. Note: collective
+    Only complete checkpoints count when ``metadata_fname`` names the file a saver writes
+    last (``".metadata"`` for DistributedCheckpointSaver); without it every checkpoint
+    directory counts. Pass ``process_group`` as a keyword to choose the broadcast group. Note: collective
     when a process group is initialized, call it on all ranks.
     """
     candidates = _retrieve_checkpoint_dirpaths(dirpath, metadata_fname, file_system=file_system)

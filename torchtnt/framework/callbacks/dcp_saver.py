@@ -6,10 +6,12 @@ other is ignored by listing, latest/best lookup and retention. Async saves copy 
 to CPU memory before returning, so training that continues cannot change what is written.
 """
 
+import contextlib
 import copy
 import logging
+import warnings
 from concurrent.futures import Future
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 import numpy as np
 import torch
@@ -62,6 +64,18 @@ _ALLOWED_HOOKS = frozenset(
     }
 )
 _METADATA_FNAME = ".metadata"
+
+
+@contextlib.contextmanager
+def _single_process_quiet() -> Iterator[None]:
+    """Silence DCP's "assuming the intent is to save/load in a single process" warning, which
+    only repeats what a run without a process group already means."""
+    if dist.is_available() and dist.is_initialized():
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled, unavailable")
+        yield
 
 
 class DistributedCheckpointSaver(BaseCheckpointer):
@@ -179,13 +193,14 @@ class DistributedCheckpointSaver(BaseCheckpointer):
             storage_writer = FsspecWriter(checkpoint_id, **self.default_writer_options)
         state_dict = {"app_state": MultiStateful(app_state)}
         if not self._async_checkpoint:
-            dcp.save(
-                state_dict=state_dict,
-                checkpoint_id=checkpoint_id,
-                process_group=self._process_group,
-                storage_writer=storage_writer,
-                planner=planner,
-            )
+            with _single_process_quiet():
+                dcp.save(
+                    state_dict=state_dict,
+                    checkpoint_id=checkpoint_id,
+                    process_group=self._process_group,
+                    storage_writer=storage_writer,
+                    planner=planner,
+                )
             return True
         self._wait()
         self._prev_snapshot = dcp.async_save(
@@ -344,7 +359,7 @@ class DistributedCheckpointSaver(BaseCheckpointer):
         offsets = _add_extras(app_state, unit, saved_keys, restore_options)
         if restore_options.init_optim_states:
             _init_optimizers(app_state)
-        with get_or_create_gloo_pg(candidate_pg=process_group) as pg:
+        with get_or_create_gloo_pg(candidate_pg=process_group) as pg, _single_process_quiet():
             try:
                 dcp.load(
                     {"app_state": MultiStateful(app_state)},
@@ -604,7 +619,8 @@ def _add_dataloaders(
         elif saved_keys is not None and any(key in k for k in saved_keys):
             app_state[key] = dataloader
         else:
-            logger.warning(
+            # The normal case for a checkpoint taken at an epoch boundary.
+            logger.info(
                 f"The checkpoint holds no {key} state (it was not saved mid-epoch); the "
                 "dataloader starts from its current position."
             )
