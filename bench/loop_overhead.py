@@ -163,12 +163,20 @@ def measure(reps: int, rows: List[Tuple[str, Timed, str]]) -> None:
         f"torch {torch.__version__}, threads {torch.get_num_threads()}, {reps} reps, median, "
         f"clock {'cpu' if clock is time.process_time else 'wall'}"
     )
-    print(f"{'loop':<30}{'us/step':>10}{'overhead us':>14}{'ratio':>8}")
+    print(f"{'loop':<30}{'us/step':>10}{'overhead us':>14}{'ratio':>8}{'paired us':>12}")
     for name in BASELINES:
         print(f"{name:<30}{us[name]:>10.2f}{'':>14}{1.0:>8.3f}")
     for name, _, baseline in rows:
         base = us[baseline]
-        print(f"{name:<30}{us[name]:>10.2f}{us[name] - base:>+14.2f}{us[name] / base:>8.3f}")
+        # Median of the per-repetition differences: each pair ran back to back, so slow
+        # drift of the machine cancels out within a pair.
+        paired = statistics.median(
+            (row - ref) / NUM_BATCHES * 1e6 for row, ref in zip(times[name], times[baseline])
+        )
+        print(
+            f"{name:<30}{us[name]:>10.2f}{us[name] - base:>+14.2f}{us[name] / base:>8.3f}"
+            f"{paired:>+12.2f}"
+        )
 
 
 def main() -> None:

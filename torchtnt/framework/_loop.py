@@ -10,6 +10,7 @@ fetch are paid only when a timer was passed or the PyTorch profiler is running.
 """
 
 import logging
+import math
 from contextlib import nullcontext
 from dataclasses import dataclass
 from time import perf_counter
@@ -21,13 +22,13 @@ import torch.autograd.profiler as _autograd_profiler
 from torchtnt.framework._callback_handler import CallbackHandler
 from torchtnt.framework._loop_utils import (
     _is_done,
-    _is_epoch_done,
     _maybe_set_distributed_sampler_epoch,
     _reason_epoch_completed,
     _reset_module_training_mode,
     _set_module_training_mode,
 )
 from torchtnt.framework.state import ActivePhase, EntryPoint, PhaseState, State
+from torchtnt.framework.unit import EvalUnit, PredictUnit, TrainUnit
 from torchtnt.framework.utils import get_timing_context
 from torchtnt.utils.progress import Progress
 from torchtnt.utils.timer import get_timer_summary
@@ -64,6 +65,14 @@ class _Phase:
 TRAIN = _Phase(ActivePhase.TRAIN, "train", "train", True, True, False, True)
 EVAL = _Phase(ActivePhase.EVALUATE, "eval", "evaluate", False, False, False, False)
 PREDICT = _Phase(ActivePhase.PREDICT, "predict", "predict", False, False, True, False)
+
+
+# The base classes' batch fetchers, captured at import so a patched class method is noticed.
+_BASE_FETCHERS = {
+    "train": TrainUnit.get_next_train_batch,
+    "eval": EvalUnit.get_next_eval_batch,
+    "predict": PredictUnit.get_next_predict_batch,
+}
 
 
 def _fire(hooks: Hooks, state: State, unit: object) -> None:
@@ -194,6 +203,17 @@ def _fetch_batch(
     return batch
 
 
+def _fetches_plainly(unit: Any, phase: _Phase) -> bool:
+    """True if fetching a batch is just ``next(data_iter)``: the unit keeps the base class's
+    ``get_next_<phase>_batch`` and its step takes batches, not the iterator."""
+    name = f"get_next_{phase.name}_batch"
+    return (
+        name not in vars(unit)
+        and getattr(type(unit), name, None) is _BASE_FETCHERS[phase.name]
+        and not getattr(unit, f"_{phase.name}_step_requires_iterator", False)
+    )
+
+
 def _run_steps(
     state: State,
     unit: Any,
@@ -209,6 +229,7 @@ def _run_steps(
         hooks[phase.hook("get_next_batch_start")],
         hooks[phase.hook("get_next_batch_end")],
     )
+    plain_fetch = not any(fetch_hooks) and _fetches_plainly(unit, phase)
     step_start_hooks = hooks[phase.hook("step_start")]
     step_end_hooks = hooks[phase.hook("step_end")]
     get_next = getattr(unit, f"get_next_{phase.name}_batch")
@@ -217,18 +238,25 @@ def _run_steps(
     record = phase_state.iteration_timer._record
     iteration_key = f"{phase.name}_iteration_time"
     next_region = f"{phase.timer_name}.next(data_iter)"
-    max_steps_per_epoch = phase_state.max_steps_per_epoch
-    max_steps = phase_state.max_steps
+    # _is_epoch_done, with "no limit" as infinity so the check is two comparisons.
+    max_steps = _as_limit(phase_state.max_steps)
+    max_steps_per_epoch = _as_limit(phase_state.max_steps_per_epoch)
     timer = state.timer
 
-    while not (state._should_stop or _is_epoch_done(progress, max_steps_per_epoch, max_steps)):
+    while (
+        not state._should_stop
+        and progress.num_steps_completed < max_steps
+        and progress.num_steps_completed_in_epoch < max_steps_per_epoch
+    ):
         try:
             fetch_start = perf_counter()
-            if timer is None and not _autograd_profiler._is_profiler_enabled:
-                batch = _fetch_batch(state, unit, get_next, data_iter, fetch_hooks)
-            else:
+            if timer is not None or _autograd_profiler._is_profiler_enabled:
                 with get_timing_context(state, next_region):
                     batch = _fetch_batch(state, unit, get_next, data_iter, fetch_hooks)
+            elif plain_fetch:
+                batch = next(data_iter)
+            else:
+                batch = _fetch_batch(state, unit, get_next, data_iter, fetch_hooks)
             step_start = perf_counter()
             record("data_wait_time", step_start - fetch_start)
 
@@ -247,6 +275,10 @@ def _run_steps(
             phase_state._step_output = None
             return True
     return False
+
+
+def _as_limit(limit: Optional[int]) -> float:
+    return math.inf if limit is None else limit
 
 
 def run_entry_point(
