@@ -35,7 +35,8 @@ test: lint
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q tests
 
 bench: $(VENV)/.installed-test
-	$(PY) bench/loop_overhead.py
+	$(PY) bench/loop_overhead.py --reps 21
+	$(PY) bench/checkpoint.py
 
 docs: $(VENV)/.installed-test
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
