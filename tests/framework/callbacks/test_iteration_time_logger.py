@@ -1,9 +1,10 @@
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from tests.framework.callbacks._recording_logger import RecordingLogger
 from torchtnt.framework._test_utils import (
     DummyEvalUnit,
     DummyFitUnit,
@@ -23,23 +24,6 @@ from torchtnt.utils.timer import Timer
 TRAIN = "Train Iteration Time (seconds)"
 EVAL = "Eval Iteration Time (seconds)"
 PREDICT = "Prediction Iteration Time (seconds)"
-
-
-class RecordingLogger:
-    """A MetricLogger that keeps every call, in order."""
-
-    def __init__(self) -> None:
-        self.calls: List[Tuple[str, float, int]] = []
-
-    def log(self, name: str, data: float, step: int) -> None:
-        self.calls.append((name, data, step))
-
-    def log_dict(self, payload: Dict[str, float], step: int) -> None:
-        for name, data in payload.items():
-            self.log(name, data, step)
-
-    def close(self) -> None:
-        pass
 
 
 def _capture_durations(phase: str, store: Dict[str, List[float]]) -> Lambda:

@@ -1,11 +1,12 @@
 import logging
 from types import SimpleNamespace
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 import pytest
 import torch
 
 import torchtnt.framework.callbacks.throughput_logger as throughput_module
+from tests.framework.callbacks._recording_logger import RecordingLogger
 from torchtnt.framework._test_utils import (
     DummyEvalUnit,
     DummyFitUnit,
@@ -25,26 +26,6 @@ from torchtnt.utils.progress import Progress
 
 STEP = "(step granularity)"
 EPOCH = "(epoch granularity)"
-
-
-class RecordingLogger:
-    """A MetricLogger that keeps every call, in order."""
-
-    def __init__(self) -> None:
-        self.calls: List[Tuple[str, float, int]] = []
-
-    def log(self, name: str, data: float, step: int) -> None:
-        self.calls.append((name, data, step))
-
-    def log_dict(self, payload: Dict[str, float], step: int) -> None:
-        for name, data in payload.items():
-            self.log(name, data, step)
-
-    def close(self) -> None:
-        pass
-
-    def named(self, name: str) -> List[Tuple[float, int]]:
-        return [(value, step) for n, value, step in self.calls if n == name]
 
 
 class FakeClock:

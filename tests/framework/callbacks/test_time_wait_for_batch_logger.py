@@ -1,9 +1,10 @@
 import time
-from typing import Dict, Iterator, List, Tuple
+from typing import Iterator, List
 
 import pytest
 import torch
 
+from tests.framework.callbacks._recording_logger import RecordingLogger
 from torchtnt.framework._test_utils import (
     DummyEvalUnit,
     DummyPredictUnit,
@@ -18,23 +19,6 @@ from torchtnt.framework.train import train
 from torchtnt.utils.timer import Timer
 
 TRAIN = "Time Wait For Batch (Train)"
-
-
-class RecordingLogger:
-    """A MetricLogger that keeps every call, in order."""
-
-    def __init__(self) -> None:
-        self.calls: List[Tuple[str, float, int]] = []
-
-    def log(self, name: str, data: float, step: int) -> None:
-        self.calls.append((name, data, step))
-
-    def log_dict(self, payload: Dict[str, float], step: int) -> None:
-        for name, data in payload.items():
-            self.log(name, data, step)
-
-    def close(self) -> None:
-        pass
 
 
 class SlowBatches:
