@@ -208,6 +208,14 @@ class _AutoUnitMixin(Generic[TData]):
             data, self.device, non_blocking=non_blocking, stream_to_record=self._default_stream
         )
 
+    def _batch_for_step(
+        self, state: State, data_iter: Iterator[Any], step_takes_iterator: bool
+    ) -> Any:
+        """The iterator itself for a step that takes one, else the next batch on the device."""
+        if step_takes_iterator:
+            return data_iter
+        return self._get_next_batch(state, data_iter)
+
     def _get_next_batch(self, state: State, data: Iterator[TData]) -> TData:
         """Return the next batch on the device; with prefetching, also start fetching the one
         after it. Raises StopIteration when the data is exhausted."""

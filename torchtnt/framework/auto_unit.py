@@ -137,9 +137,7 @@ class AutoPredictUnit(_AutoUnitMixin[TData], PredictUnit[TData]):
     ) -> Union[Iterator[TData], TData]:
         """The next batch moved to the device, or the iterator itself if ``predict_step``
         takes an iterator."""
-        if self._predict_step_requires_iterator:
-            return data_iter  # type: ignore[return-value]
-        return self._get_next_batch(state, data_iter)  # type: ignore[arg-type]
+        return self._batch_for_step(state, data_iter, self._predict_step_requires_iterator)
 
 
 class _ConfigureOptimizersCaller(ABCMeta):
@@ -390,25 +388,19 @@ class AutoUnit(
         self, state: State, data_iter: Iterator[object]
     ) -> Union[Iterator[TData], TData]:
         """The next batch on the device, or the iterator if ``train_step`` takes one."""
-        if self._train_step_requires_iterator:
-            return data_iter  # type: ignore[return-value]
-        return self._get_next_batch(state, data_iter)  # type: ignore[arg-type]
+        return self._batch_for_step(state, data_iter, self._train_step_requires_iterator)
 
     def get_next_eval_batch(
         self, state: State, data_iter: Iterator[object]
     ) -> Union[Iterator[TData], TData]:
         """The next batch on the device, or the iterator if ``eval_step`` takes one."""
-        if self._eval_step_requires_iterator:
-            return data_iter  # type: ignore[return-value]
-        return self._get_next_batch(state, data_iter)  # type: ignore[arg-type]
+        return self._batch_for_step(state, data_iter, self._eval_step_requires_iterator)
 
     def get_next_predict_batch(
         self, state: State, data_iter: Iterator[object]
     ) -> Union[Iterator[TData], TData]:
         """The next batch on the device, or the iterator if ``predict_step`` takes one."""
-        if self._predict_step_requires_iterator:
-            return data_iter  # type: ignore[return-value]
-        return self._get_next_batch(state, data_iter)  # type: ignore[arg-type]
+        return self._batch_for_step(state, data_iter, self._predict_step_requires_iterator)
 
     # -- train ------------------------------------------------------------------------------
 
