@@ -222,56 +222,6 @@ def test_async_retention_waits_for_completion(tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path)) == ["epoch_1_train_step_3"]
 
 
-def test_staging_reuses_buffers_and_copies_exactly() -> None:
-    stager = dcp_saver._ReusableStager()
-    weight = torch.arange(6, dtype=torch.float32).reshape(2, 3)
-    state = {
-        "m": {"w": weight, "t": weight.t(), "b": torch.tensor([True, False])},
-        "o": {"step": 3, "groups": [{"lr": 0.5}], "h": torch.arange(4, dtype=torch.bfloat16)},
-        "betas": (0.9, torch.tensor(0.99)),
-    }
-    first = stager.stage(state)
-    assert first["o"]["step"] == 3 and first["o"]["groups"] == [{"lr": 0.5}]
-    assert first["betas"] == (0.9, torch.tensor(0.99)) and isinstance(first["betas"], tuple)
-    assert first["o"]["groups"][0] is not state["o"]["groups"][0]
-    assert torch.equal(first["m"]["t"], weight.t()) and first["m"]["t"].is_contiguous()
-    assert torch.equal(first["o"]["h"], state["o"]["h"])
-    assert first["o"]["h"].dtype == torch.bfloat16
-    assert torch.equal(first["m"]["b"], torch.tensor([True, False]))
-    assert first["m"]["w"].data_ptr() != weight.data_ptr()
-    assert stager.nbytes == 6 * 4 * 2 + 2 + 4 * 2 + 4
-
-    weight.add_(100.0)  # training changes the original after staging
-    assert torch.equal(first["m"]["w"], torch.arange(6, dtype=torch.float32).reshape(2, 3))
-
-    second = stager.stage(state)  # the same buffers, now holding the new values
-    assert second["m"]["w"].data_ptr() == first["m"]["w"].data_ptr()
-    assert torch.equal(second["m"]["w"], weight)
-
-    state["m"]["w"] = torch.zeros(3)  # new shape: a new buffer; a dropped key: freed
-    del state["m"]["b"]
-    third = stager.stage(state)
-    assert third["m"]["w"].data_ptr() != first["m"]["w"].data_ptr()
-    assert torch.equal(third["m"]["w"], torch.zeros(3))
-    assert stager.nbytes == 3 * 4 + 6 * 4 + 4 * 2 + 4
-    stager.close()
-    assert stager.nbytes == 0
-
-
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_staging_cuda_tensors_into_pinned_buffers() -> None:
-    stager = dcp_saver._ReusableStager()
-    weight = torch.arange(8, dtype=torch.float32, device="cuda")
-    staged = stager.stage({"w": weight})["w"]
-    assert staged.device.type == "cpu" and staged.is_pinned()
-    weight.add_(1.0)  # queued after the copy on the same stream; the copy is complete
-    assert torch.equal(staged, torch.arange(8, dtype=torch.float32))
-    again = stager.stage({"w": weight})["w"]
-    assert again.data_ptr() == staged.data_ptr()
-    assert torch.equal(again, weight.cpu())
-
-
 def test_async_saver_keeps_buffers_during_the_run_and_frees_them_at_the_end(
     tmp_path: Path,
 ) -> None:

@@ -7,13 +7,11 @@ to CPU memory before returning, so training that continues cannot change what is
 """
 
 import contextlib
-import copy
 import logging
 import warnings
 from concurrent.futures import Future
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Set
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
@@ -21,7 +19,6 @@ from torch.distributed.checkpoint._fsspec_filesystem import FsspecReader, Fsspec
 from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner, DefaultSavePlanner
 from torch.distributed.checkpoint.planner import LoadPlanner, SavePlanner
-from torch.distributed.checkpoint.staging import AsyncStager
 from torch.distributed.checkpoint.state_dict import _init_optim_state
 from torch.distributed.checkpoint.storage import StorageReader, StorageWriter
 
@@ -40,6 +37,7 @@ from torchtnt.framework.callbacks._checkpoint_utils import (
     _prepare_app_state_for_restore,
     _RNGStates,
 )
+from torchtnt.framework.callbacks._staging import _ReusableStager
 from torchtnt.framework.callbacks.base_checkpointer import BaseCheckpointer
 from torchtnt.framework.callbacks.checkpointer_types import KnobOptions, RestoreOptions
 from torchtnt.framework.state import EntryPoint, State
@@ -385,128 +383,6 @@ class DistributedCheckpointSaver(BaseCheckpointer):
             if pending is not None:
                 _apply_pending_rng_state(unit)
                 object.__setattr__(unit, "_tnt_pending_rng_state", pending)
-
-
-_Path = Tuple[Any, ...]
-
-
-class _ReusableStager(AsyncStager):
-    """Stages a state dict for an async save by copying it into buffers kept between saves.
-
-    Fresh memory for every save would add the cost of faulting in every new page to the
-    copy, so each tensor is copied into a CPU buffer remembered under its place in the
-    state dict and reused by the next save while shape and dtype stay the same. Buffers of CUDA tensors are pinned so the device-to-host copy is fast.
-    ``stage`` returns only once every copy is complete, so the caller may change the
-    originals right away. The saver never stages while a previous save still reads the
-    buffers (it waits for that save first).
-    """
-
-    # stage() is complete when it returns: nothing to synchronize afterwards.
-    _synchronize_after_execute: bool = False
-
-    def __init__(self) -> None:
-        self._buffers: Dict[_Path, torch.Tensor] = {}
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held by the buffers."""
-        return sum(b.numel() * b.element_size() for b in self._buffers.values())
-
-    @torch.no_grad()
-    def stage(self, state_dict: Dict[str, Any]) -> Dict[str, Any]:
-        """Return a copy of ``state_dict`` whose tensors live in this stager's buffers."""
-        used: Dict[_Path, torch.Tensor] = {}
-        devices: Set[torch.device] = set()
-        staged = self._stage(state_dict, (), used, devices)
-        for device in devices:
-            torch.cuda.current_stream(device).synchronize()
-        self._buffers = used  # buffers of entries that are gone are freed
-        return staged
-
-    def synchronize_staging(self) -> None:
-        """Nothing to wait for: :meth:`stage` copies synchronously."""
-
-    def close(self) -> None:
-        """Free the buffers (the next :meth:`stage` allocates new ones)."""
-        self._buffers = {}
-
-    def _stage(
-        self, obj: Any, path: _Path, used: Dict[_Path, torch.Tensor], devices: Set[torch.device]
-    ) -> Any:
-        if isinstance(obj, torch.Tensor):
-            return self._stage_any_tensor(obj, path, used, devices)
-        if isinstance(obj, dict):
-            return {k: self._stage(v, path + (k,), used, devices) for k, v in obj.items()}
-        if isinstance(obj, (list, tuple)):
-            items = [self._stage(v, path + (i,), used, devices) for i, v in enumerate(obj)]
-            if isinstance(obj, list):
-                return items
-            return type(obj)(*items) if hasattr(obj, "_fields") else type(obj)(items)
-        return copy.deepcopy(obj)
-
-    def _stage_any_tensor(
-        self,
-        tensor: torch.Tensor,
-        path: _Path,
-        used: Dict[_Path, torch.Tensor],
-        devices: Set[torch.device],
-    ) -> torch.Tensor:
-        from torch.distributed.tensor import DTensor
-
-        if isinstance(tensor, DTensor):
-            local = self._stage_tensor(tensor._local_tensor, path, used, devices)
-            return DTensor.from_local(
-                local,
-                tensor.device_mesh,
-                tensor.placements,
-                run_check=False,
-                shape=tensor.shape,
-                stride=tensor.stride(),
-            )
-        if type(tensor) is not torch.Tensor and not isinstance(tensor, torch.nn.Parameter):
-            return copy.deepcopy(tensor)  # other subclasses: a private copy, not cached
-        if tensor.layout != torch.strided or tensor.is_quantized:
-            return tensor.detach().clone()
-        return self._stage_tensor(tensor, path, used, devices)
-
-    def _stage_tensor(
-        self,
-        tensor: torch.Tensor,
-        path: _Path,
-        used: Dict[_Path, torch.Tensor],
-        devices: Set[torch.device],
-    ) -> torch.Tensor:
-        tensor = tensor.detach()
-        on_cuda = tensor.device.type == "cuda"
-        buffer = self._buffers.get(path)
-        if (
-            buffer is None
-            or buffer.shape != tensor.shape
-            or buffer.dtype != tensor.dtype
-            or (on_cuda and not buffer.is_pinned())
-        ):
-            buffer = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=on_cuda)
-        used[path] = buffer
-        if tensor.numel() == 0:
-            return buffer
-        if tensor.device.type == "cpu" and tensor.is_contiguous() and not _has_lazy_bits(tensor):
-            # A plain byte copy: one memcpy, no intra-op thread pool (which only adds
-            # contention when the cores are busy and memory bandwidth is the limit).
-            np.copyto(_bytes_of(buffer), _bytes_of(tensor))
-        else:
-            buffer.copy_(tensor, non_blocking=on_cuda)
-            if on_cuda:
-                devices.add(tensor.device)
-        return buffer
-
-
-def _has_lazy_bits(tensor: torch.Tensor) -> bool:
-    # Conjugate / negative views keep their data un-transformed; copy_ resolves them.
-    return tensor.is_conj() or tensor.is_neg()
-
-
-def _bytes_of(tensor: torch.Tensor) -> np.ndarray:
-    return tensor.reshape(-1).view(torch.uint8).numpy()
 
 
 def _check_knob_options(knob_options: Optional[KnobOptions]) -> KnobOptions:
