@@ -21,6 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 LOOPS = {
     "hand-written": "hand_written",
     "train() + TrainUnit": "torchtnt_train_unit",
+    "  + progress bar + logger": "torchtnt_bar_and_logger",
     "hand-written (AutoUnit work)": "hand_written_auto_work",
     "train() + AutoUnit": "torchtnt_auto_unit",
 }
@@ -40,6 +41,15 @@ def run_loop(function: str, steps: int) -> None:
 
 def count(function: str, steps: int, out_dir: str) -> int:
     out = os.path.join(out_dir, f"{function}.{steps}")
+    # One thread everywhere: idle BLAS / OpenMP workers spinning would add noise to the count.
+    # A fixed hash seed: string hashes decide dict layouts, which change the count run to run.
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS="1",
+        OPENBLAS_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        PYTHONHASHSEED="0",
+    )
     result = subprocess.run(
         [
             "valgrind",
@@ -53,6 +63,7 @@ def count(function: str, steps: int, out_dir: str) -> int:
         capture_output=True,
         text=True,
         check=True,
+        env=env,
     )
     return int(re.search(r"Collected : (\d+)", result.stderr).group(1))
 
@@ -69,6 +80,7 @@ def main() -> None:
     for name, baseline in (
         ("hand-written", None),
         ("train() + TrainUnit", "hand-written"),
+        ("  + progress bar + logger", "train() + TrainUnit"),
         ("hand-written (AutoUnit work)", None),
         ("train() + AutoUnit", "hand-written (AutoUnit work)"),
     ):

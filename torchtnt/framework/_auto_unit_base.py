@@ -144,10 +144,12 @@ def _move_flat_batch(
         items = data
     else:
         return None
-    moved = [x.to(device, non_blocking=non_blocking) for x in items]
-    if stream is not None:
-        for x in moved:
+    moved = []  # a plain loop: a comprehension would cost a frame per batch
+    for x in items:
+        x = x.to(device, non_blocking=non_blocking)
+        if stream is not None:
             x.record_stream(stream)
+        moved.append(x)
     if kind is torch.Tensor:
         return moved[0]
     return moved if kind is list else tuple(moved)
@@ -223,7 +225,8 @@ class _AutoUnitMixin(Generic[TData]):
             batch = self._next_from(state, data)
             return self.move_data_to_device(state, batch, non_blocking=True)
 
-        phase = state.active_phase
+        # Private attributes on this per-step path: property calls add up (see bench/).
+        phase = state._active_phase
         # A stored entry means "prefetched"; _phase_to_prefetched mirrors it for inspection.
         batch = self._phase_to_next_batch.get(phase, _NOT_FETCHED)
         if batch is _NOT_FETCHED:
@@ -242,7 +245,7 @@ class _AutoUnitMixin(Generic[TData]):
         return batch
 
     def _next_from(self, state: State, data_iter: Iterator[TData]) -> TData:
-        if state.timer is None and not _autograd_profiler._is_profiler_enabled:
+        if state._timer is None and not _autograd_profiler._is_profiler_enabled:
             return next(data_iter)
         with _region(state, self, f"{state.active_phase.name.lower()}.next(data_iter)"):
             return next(data_iter)
@@ -255,14 +258,15 @@ class _AutoUnitMixin(Generic[TData]):
         the phase had nothing prefetched yet."""
         if first:
             self._phase_to_prefetched[phase] = True
+        untimed = state._timer is None and not _autograd_profiler._is_profiler_enabled
         try:
-            next_batch = self._next_from(state, data_iter)
+            next_batch = next(data_iter) if untimed else self._next_from(state, data_iter)
         except StopIteration:
             self._phase_to_next_batch[phase] = None
             self._is_last_batch = True
             return
         prefetch_stream = self._prefetch_stream
-        if state.timer is None and not _autograd_profiler._is_profiler_enabled:
+        if untimed:
             if prefetch_stream is None:  # CPU: the "prefetch" is synchronous
                 self._phase_to_next_batch[phase] = self.move_data_to_device(
                     state, next_batch, False

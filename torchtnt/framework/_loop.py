@@ -229,7 +229,8 @@ def _run_steps(
         hooks[phase.hook("get_next_batch_start")],
         hooks[phase.hook("get_next_batch_end")],
     )
-    plain_fetch = not any(fetch_hooks) and _fetches_plainly(unit, phase)
+    fetch_hooked = any(fetch_hooks)
+    plain_fetch = not fetch_hooked and _fetches_plainly(unit, phase)
     step_start_hooks = hooks[phase.hook("step_start")]
     step_end_hooks = hooks[phase.hook("step_end")]
     get_next = getattr(unit, f"get_next_{phase.name}_batch")
@@ -243,10 +244,11 @@ def _run_steps(
     max_steps_per_epoch = _as_limit(phase_state.max_steps_per_epoch)
     timer = state.timer
 
+    # Private attributes in this loop: property calls per step add up (see bench/).
     while (
         not state._should_stop
-        and progress.num_steps_completed < max_steps
-        and progress.num_steps_completed_in_epoch < max_steps_per_epoch
+        and progress._num_steps_completed < max_steps
+        and progress._num_steps_completed_in_epoch < max_steps_per_epoch
     ):
         try:
             fetch_start = perf_counter()
@@ -255,8 +257,10 @@ def _run_steps(
                     batch = _fetch_batch(state, unit, get_next, data_iter, fetch_hooks)
             elif plain_fetch:
                 batch = next(data_iter)
-            else:
+            elif fetch_hooked:
                 batch = _fetch_batch(state, unit, get_next, data_iter, fetch_hooks)
+            else:
+                batch = get_next(state, data_iter)
             step_start = perf_counter()
             record("data_wait_time", step_start - fetch_start)
 
@@ -269,7 +273,7 @@ def _run_steps(
             phase_state._step_output = None
             record(iteration_key, perf_counter() - step_start)
 
-            if every_n_steps and progress.num_steps_completed % every_n_steps == 0:
+            if every_n_steps and progress._num_steps_completed % every_n_steps == 0:
                 run_eval_in_fit(state, unit, handler)
         except StopIteration:
             phase_state._step_output = None

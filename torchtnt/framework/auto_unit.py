@@ -410,10 +410,11 @@ class AutoUnit(
         ``gradient_accumulation_steps``."""
         progress = self.train_progress
         accumulation = self.gradient_accumulation_steps
+        # Private attributes on this per-step path: property calls add up (see bench/).
         should_update = (
             accumulation == 1
             or self._is_last_batch
-            or (progress.num_steps_completed_in_epoch + 1) % accumulation == 0
+            or (progress._num_steps_completed_in_epoch + 1) % accumulation == 0
         )
         if self.zero_grad_at_train_step_start and self._weight_updated_in_prev_step:
             self.zero_grad(state)
@@ -428,12 +429,15 @@ class AutoUnit(
             with self._skip_grad_sync(self.module):
                 loss, outputs = self._forward_backward(state, data)
             total_grad_norm = None
-        self.on_train_step_end(
-            state,
-            data,
-            progress.num_steps_completed,
-            TrainStepResults(loss, total_grad_norm, outputs),
-        )
+        on_step_end = self.on_train_step_end
+        if getattr(on_step_end, "__func__", None) is not AutoUnit.on_train_step_end:
+            # overridden (the base hook does nothing: skip building its arguments)
+            on_step_end(
+                state,
+                data,
+                progress._num_steps_completed,
+                TrainStepResults(loss, total_grad_norm, outputs),
+            )
         return loss, outputs
 
     def _skip_grad_sync(self, module: torch.nn.Module) -> ContextManager[Any]:
@@ -449,7 +453,7 @@ class AutoUnit(
             self.detect_anomaly is None
             and not self.enable_loss_parallel
             and not self.enable_compiled_autograd
-            and state.timer is None
+            and state._timer is None
             and not _autograd_profiler._is_profiler_enabled
         ):
             # The common configuration, without any (null) context managers.
@@ -530,7 +534,7 @@ class AutoUnit(
         scaler = self.grad_scaler
         clip_norm = self.clip_grad_norm
         clip_value = self.clip_grad_value
-        timed = state.timer is not None or _autograd_profiler._is_profiler_enabled
+        timed = state._timer is not None or _autograd_profiler._is_profiler_enabled
         if scaler is not None and (clip_norm or clip_value):
             with _region(state, self, "grad_unscale"):
                 scaler.unscale_(optimizer)
@@ -543,12 +547,13 @@ class AutoUnit(
             with _region(state, self, "clip_grad_value"):
                 torch.nn.utils.clip_grad_value_(module.parameters(), clip_value=clip_value)
 
-        with _region(state, self, "optimizer_step") if timed else _NULL:
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()  # type: ignore[union-attr]
+        if timed:
+            with _region(state, self, "optimizer_step"):
+                self._step_optimizer(optimizer, scaler)
+        elif scaler is None:
+            optimizer.step()  # type: ignore[union-attr]
+        else:
+            self._step_optimizer(optimizer, scaler)
 
         if self.zero_grad_at_train_step_start:
             self._weight_updated_in_prev_step = True
@@ -557,6 +562,14 @@ class AutoUnit(
         if self.step_lr_interval == "step":
             self._update_lr_and_swa(state, self.train_progress.num_steps_completed)
         return total_grad_norm
+
+    @staticmethod
+    def _step_optimizer(optimizer: Any, scaler: Optional[Any]) -> None:
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
 
     @staticmethod
     def _clip_grad_norm(module: torch.nn.Module, max_norm: float) -> torch.Tensor:
@@ -572,7 +585,7 @@ class AutoUnit(
     def zero_grad(self, state: State) -> None:
         """Zero the gradients (``optimizer.zero_grad(set_to_none=True)``); override to
         customize."""
-        if state.timer is None and not _autograd_profiler._is_profiler_enabled:
+        if state._timer is None and not _autograd_profiler._is_profiler_enabled:
             self.optimizer.zero_grad(set_to_none=True)  # type: ignore[union-attr]
             return
         with _region(state, self, "optimizer_zero_grad"):

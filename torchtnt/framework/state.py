@@ -50,6 +50,10 @@ class ActivePhase(Enum):
     EVALUATE = auto()
     PREDICT = auto()
 
+    # Members are singletons: hashing by identity is consistent with Enum's equality and,
+    # unlike Enum's Python-level __hash__, costs no call (the loop keys dicts by phase).
+    __hash__ = object.__hash__
+
     def into_phase(self) -> "Phase":
         """Return the matching :class:`torchtnt.utils.checkpoint.Phase`."""
         from torchtnt.utils.checkpoint import Phase
