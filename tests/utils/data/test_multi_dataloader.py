@@ -180,3 +180,48 @@ def test_randomized_sampler_through_multi_dataloader() -> None:
     strategy = RandomizedBatchSampler(weights={"a": 1e12, "b": 1.0})
     got = list(MultiDataLoader({"a": [1, 2], "b": [3]}, strategy))
     assert got == [{"a": 1}, {"a": 2}, {"b": 3}]
+
+
+@pytest.mark.parametrize(
+    "strategy, error, message",
+    [
+        (
+            RoundRobin(stopping_mechanism=StoppingMechanism.WRAP_AROUND_UNTIL_KILLED),
+            NotImplementedError,
+            "RoundRobinIterator does not support stopping_mechanism=WRAP_AROUND_UNTIL_KILLED",
+        ),
+        (
+            AllDatasetBatches(stopping_mechanism=StoppingMechanism.WRAP_AROUND_UNTIL_KILLED),
+            NotImplementedError,
+            "AllDatasetBatchesIterator does not support",
+        ),
+        (
+            RandomizedBatchSampler(weights={"a": 1.0, "z": 2.0}),
+            ValueError,
+            r"weights has keys \['a', 'z'\]: expected exactly one weight for each dataloader "
+            r"name \['a', 'b'\]",
+        ),
+        (
+            RoundRobin(iteration_order=["b", "nope"]),
+            ValueError,
+            r"names unknown dataloaders \['nope'\]",
+        ),
+        (InOrder(iteration_order=["x"]), ValueError, r"names unknown dataloaders \['x'\]"),
+    ],
+)
+def test_bad_strategy_config_fails_at_construction_before_reading_data(
+    strategy: DataIterationStrategy, error: type, message: str
+) -> None:
+    reads: List[str] = []
+
+    class Recording:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def __iter__(self) -> Iterator[int]:
+            reads.append(self.name)
+            return iter([1, 2])
+
+    with pytest.raises(error, match=message):
+        MultiDataLoader({"a": Recording("a"), "b": Recording("b")}, strategy)
+    assert reads == []  # rejected before any loader was touched

@@ -202,13 +202,34 @@ class MultiIterator(Iterator[Dict[str, Any]]):
         individual_dataloaders: Mapping[str, Iterable],
         iteration_strategy: DataIterationStrategy,
     ) -> None:
+        type(self).check_config(individual_dataloaders, iteration_strategy)
+        self.individual_dataloaders = individual_dataloaders
+        self.iteration_strategy = iteration_strategy
+
+    @classmethod
+    def check_config(
+        cls,
+        individual_dataloaders: Mapping[str, Iterable],
+        iteration_strategy: DataIterationStrategy,
+    ) -> None:
+        """Raise if this iterator cannot run ``iteration_strategy`` over these loaders.
+
+        Called by the constructor, and by
+        :class:`~torchtnt.utils.data.multi_dataloader.MultiDataLoader` when it is built, so
+        a bad configuration fails before any data is read. Subclasses extend it.
+
+        Args:
+            individual_dataloaders: the loaders by name.
+            iteration_strategy: the strategy config.
+
+        Raises:
+            ValueError: if ``individual_dataloaders`` is empty.
+        """
         if len(individual_dataloaders) == 0:
             raise ValueError(
                 "individual_dataloaders is empty: expected a mapping with at least one "
                 "{name: dataloader} entry"
             )
-        self.individual_dataloaders = individual_dataloaders
-        self.iteration_strategy = iteration_strategy
 
     def __str__(self) -> str:
         return str(self.iteration_strategy)
@@ -275,7 +296,6 @@ class RoundRobinIterator(MultiIterator):
     ) -> None:
         super().__init__(individual_dataloaders, iteration_strategy)
         self.stopping_mechanism: StoppingMechanism = iteration_strategy.stopping_mechanism
-        _reject_wrap_around(self.stopping_mechanism, type(self).__name__)
         self.iteration_order: List[str] = _resolve_order(
             iteration_strategy.iteration_order, individual_dataloaders
         )
@@ -285,6 +305,16 @@ class RoundRobinIterator(MultiIterator):
         self.finished_dataloaders: List[str] = []
         self.dataloader_cycle: Iterator[str] = itertools.cycle(self.iteration_order)
         self.cur_dataloader: str = next(self.dataloader_cycle)
+
+    @classmethod
+    def check_config(
+        cls, individual_dataloaders: Mapping[str, Iterable], iteration_strategy: Any
+    ) -> None:
+        """See :meth:`MultiIterator.check_config`; also rejects ``WRAP_AROUND_UNTIL_KILLED``
+        (NotImplementedError) and unknown names in ``iteration_order`` (ValueError)."""
+        super().check_config(individual_dataloaders, iteration_strategy)
+        _reject_wrap_around(iteration_strategy.stopping_mechanism, cls.__name__)
+        _resolve_order(iteration_strategy.iteration_order, individual_dataloaders)
 
     def _all_finished(self) -> bool:
         return len(self.finished_dataloaders) >= len(self.iteration_order)
@@ -362,11 +392,19 @@ class AllDatasetBatchesIterator(MultiIterator):
     ) -> None:
         super().__init__(individual_dataloaders, iteration_strategy)
         self.stopping_mechanism: StoppingMechanism = iteration_strategy.stopping_mechanism
-        _reject_wrap_around(self.stopping_mechanism, type(self).__name__)
         self.individual_iterators: Dict[str, Iterator[Any]] = {
             name: iter(dl) for name, dl in individual_dataloaders.items()
         }
         self.finished_dataloaders: List[str] = []
+
+    @classmethod
+    def check_config(
+        cls, individual_dataloaders: Mapping[str, Iterable], iteration_strategy: Any
+    ) -> None:
+        """See :meth:`MultiIterator.check_config`; also rejects ``WRAP_AROUND_UNTIL_KILLED``
+        (NotImplementedError)."""
+        super().check_config(individual_dataloaders, iteration_strategy)
+        _reject_wrap_around(iteration_strategy.stopping_mechanism, cls.__name__)
 
     def __next__(self) -> Dict[str, Any]:
         batches: Dict[str, Any] = {}
@@ -439,6 +477,15 @@ class RandomizedBatchSamplerIterator(MultiIterator):
         self.process_group: Optional[Any] = None
         if self.enforce_same_loader_across_ranks:
             self.process_group = _new_gloo_group()
+
+    @classmethod
+    def check_config(
+        cls, individual_dataloaders: Mapping[str, Iterable], iteration_strategy: Any
+    ) -> None:
+        """See :meth:`MultiIterator.check_config`; also rejects ``weights`` that do not
+        name exactly the loaders given."""
+        super().check_config(individual_dataloaders, iteration_strategy)
+        _resolve_weights(iteration_strategy.weights, sorted(individual_dataloaders.keys()))
 
     def __next__(self) -> Dict[str, Any]:
         while True:
@@ -533,6 +580,15 @@ class InOrderIterator(MultiIterator):
         self.individual_iterators: Dict[str, Iterator[Any]] = {
             name: iter(individual_dataloaders[name]) for name in self.iteration_order
         }
+
+    @classmethod
+    def check_config(
+        cls, individual_dataloaders: Mapping[str, Iterable], iteration_strategy: Any
+    ) -> None:
+        """See :meth:`MultiIterator.check_config`; also rejects unknown names in
+        ``iteration_order`` (ValueError)."""
+        super().check_config(individual_dataloaders, iteration_strategy)
+        _resolve_order(iteration_strategy.iteration_order, individual_dataloaders)
 
     def __next__(self) -> Dict[str, Any]:
         while self.iterators_finished < len(self.iteration_order):

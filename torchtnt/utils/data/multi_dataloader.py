@@ -42,6 +42,12 @@ class MultiDataLoader:
         ValueError: if ``individual_dataloaders`` is empty, or a loader yields no data
             and ``ignore_empty_data`` is False.
         TypeError: if ``iteration_strategy`` is not a :class:`~torchtnt.utils.data.iterators.DataIterationStrategy`.
+        NotImplementedError: if the iterator does not support the stopping mechanism (an
+            unregistered strategy without ``iterator_cls`` fails at ``iter()`` instead).
+
+    Whatever the iterator's ``check_config`` rejects (unknown names in
+    ``iteration_order``, ``weights`` not naming exactly the loaders, ...) is raised here,
+    before any data is read.
     """
 
     def __init__(
@@ -58,8 +64,22 @@ class MultiDataLoader:
         self.ignore_empty_data = ignore_empty_data
         self.current_iterator: Optional[MultiIterator] = None
         self._iterator_state: Optional[Dict[str, Any]] = None
+        self._check_iterator_config()
         for name, dataloader in individual_dataloaders.items():
             self._probe(name, dataloader)
+
+    def _check_iterator_config(self) -> None:
+        """Reject a configuration the iterator cannot run now, not at the first batch."""
+        try:
+            iterator_cls = self._iterator_class()
+        except NotImplementedError:
+            return  # no iterator for this strategy: iter() says so, as documented
+        check_config = getattr(iterator_cls, "check_config", None)
+        if check_config is not None:
+            check_config(self.individual_dataloaders, self.iteration_strategy)
+
+    def _iterator_class(self) -> Type[MultiIterator]:
+        return self.iterator_cls or DataIterationStrategyRegistry.get(self.iteration_strategy)
 
     def _probe(self, name: str, dataloader: Iterable) -> None:
         try:
@@ -77,10 +97,7 @@ class MultiDataLoader:
 
         A state loaded with :meth:`load_state_dict` is applied to this new iterator.
         """
-        iterator_cls = self.iterator_cls or DataIterationStrategyRegistry.get(
-            self.iteration_strategy
-        )
-        self.current_iterator = iterator_cls(
+        self.current_iterator = self._iterator_class()(
             individual_dataloaders=self.individual_dataloaders,
             iteration_strategy=self.iteration_strategy,
         )
