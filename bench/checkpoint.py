@@ -16,7 +16,7 @@ state) between saves; they are allocated by its first save, whose blocked time a
 memory are printed separately ("first async save"), and the buffers are reported as
 "retained" (they are part of the pre-save level of later saves).
 
-Run: ``python bench/checkpoint.py [--repeats 5] [--mb 200] [--dir /tmp]``
+Run: ``python bench/checkpoint.py [--repeats 5] [--mb 200] [--dir /tmp] [--device cuda]``
 """
 
 import argparse
@@ -39,14 +39,14 @@ from torchtnt.framework.unit import TrainUnit
 
 
 class _BenchUnit(TrainUnit[Any]):
-    def __init__(self, total_mb: int) -> None:
+    def __init__(self, total_mb: int, device: str = "cpu") -> None:
         super().__init__()
         # half the bytes in weights, half in momentum buffers
         n_layers = 8
         width = int((total_mb / 2 * 2**20 / 4 / n_layers) ** 0.5)
         self.module = torch.nn.Sequential(
             *[torch.nn.Linear(width, width, bias=False) for _ in range(n_layers)]
-        )
+        ).to(device)
         self.optimizer = torch.optim.SGD(self.module.parameters(), lr=1e-3, momentum=0.9)
         for p in self.module.parameters():
             p.grad = torch.randn_like(p)  # kept: every step() below reuses them
@@ -55,6 +55,8 @@ class _BenchUnit(TrainUnit[Any]):
     def train_step(self, state: State, data: Any) -> Any:
         """An optimizer step: changes every weight and momentum buffer."""
         self.optimizer.step()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()  # the step is over before the save is timed
         return None
 
 
@@ -99,10 +101,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--mb", type=int, default=200)
     parser.add_argument("--dir", default=None, help="where to write (default: a temp dir)")
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="where the model lives: cpu or cuda (async staging "
+        "then copies into pinned host memory)",
+    )
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
 
-    unit = _BenchUnit(args.mb)
+    unit = _BenchUnit(args.mb, args.device)
     size = _state_bytes(unit)
     root = tempfile.mkdtemp(dir=args.dir, prefix="tnt_ckpt_bench_")
     state = State(entry_point=EntryPoint.TRAIN, train_state=PhaseState(dataloader=[]))
@@ -186,7 +194,10 @@ def main() -> None:
         return statistics.median(r[idx] for r in runs[name])
 
     base = med("torch.save", 1)
-    print(f"state: {size / 2**20:.0f} MiB, {args.repeats} interleaved repeats, medians")
+    print(
+        f"state: {size / 2**20:.0f} MiB on {args.device}, {args.repeats} interleaved repeats, "
+        "medians"
+    )
     print(f"{'variant':<12}{'blocked s':>11}{'total s':>10}{'x torch.save':>14}{'peak extra':>12}")
     for name in runs:
         print(
