@@ -136,22 +136,20 @@ def _move_flat_batch(
     tuple/list of tensors. Returns None for anything else (the general path handles it)."""
     kind = type(data)
     if kind is torch.Tensor:
-        items = [data]
-    elif kind is tuple or kind is list:
-        for item in data:
-            if type(item) is not torch.Tensor:
-                return None
-        items = data
-    else:
+        moved_tensor = data.to(device, non_blocking=non_blocking)
+        if stream is not None:
+            moved_tensor.record_stream(stream)
+        return moved_tensor
+    if kind is not tuple and kind is not list:
         return None
     moved = []  # a plain loop: a comprehension would cost a frame per batch
-    for x in items:
-        x = x.to(device, non_blocking=non_blocking)
-        if stream is not None:
+    for x in data:
+        if type(x) is not torch.Tensor:
+            return None
+        moved.append(x.to(device, non_blocking=non_blocking))
+    if stream is not None:
+        for x in moved:
             x.record_stream(stream)
-        moved.append(x)
-    if kind is torch.Tensor:
-        return moved[0]
     return moved if kind is list else tuple(moved)
 
 

@@ -529,7 +529,6 @@ class AutoUnit(
     def _update_weights(self, state: State) -> Optional[torch.Tensor]:
         """Unscale, clip, step the optimizer, zero the grads and maybe step the scheduler.
         Returns the total gradient norm if ``clip_grad_norm`` is set."""
-        module = self.module
         optimizer = self.optimizer
         scaler = self.grad_scaler
         clip_norm = self.clip_grad_norm
@@ -542,10 +541,10 @@ class AutoUnit(
         total_grad_norm = None
         if clip_norm:
             with _region(state, self, "clip_grad_norm"):
-                total_grad_norm = self._clip_grad_norm(module, clip_norm)
+                total_grad_norm = self._clip_grad_norm(self.module, clip_norm)
         if clip_value:
             with _region(state, self, "clip_grad_value"):
-                torch.nn.utils.clip_grad_value_(module.parameters(), clip_value=clip_value)
+                torch.nn.utils.clip_grad_value_(self.module.parameters(), clip_value=clip_value)
 
         if timed:
             with _region(state, self, "optimizer_step"):
