@@ -10,6 +10,7 @@ memory bus; the copies release the GIL).
 import copy
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 import numpy as np
@@ -30,6 +31,15 @@ def _copy_thread_count() -> int:
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
     return max(1, min(cores, _MAX_COPY_THREADS))
+
+
+@dataclass
+class _StagingRun:
+    """What one :meth:`_ReusableStager.stage` call collects while it walks the state."""
+
+    used: Dict[_Path, torch.Tensor] = field(default_factory=dict)  # buffers, by place
+    cpu_copies: List[_CopyJob] = field(default_factory=list)  # made together at the end
+    cuda_devices: Set[torch.device] = field(default_factory=set)  # to synchronize
 
 
 class _ReusableStager(AsyncStager):
@@ -62,14 +72,12 @@ class _ReusableStager(AsyncStager):
     @torch.no_grad()
     def stage(self, state_dict: Dict[str, Any]) -> Dict[str, Any]:
         """Return a copy of ``state_dict`` whose tensors live in this stager's buffers."""
-        used: Dict[_Path, torch.Tensor] = {}
-        devices: Set[torch.device] = set()
-        jobs: List[_CopyJob] = []
-        staged = self._stage(state_dict, (), used, devices, jobs)
-        self._run_copies(jobs)
-        for device in devices:
+        run = _StagingRun()
+        staged = self._stage(state_dict, (), run)
+        self._run_copies(run.cpu_copies)
+        for device in run.cuda_devices:
             torch.cuda.current_stream(device).synchronize()
-        self._buffers = used  # buffers of entries that are gone are freed
+        self._buffers = run.used  # buffers of entries that are gone are freed
         return staged
 
     def synchronize_staging(self) -> None:
@@ -82,37 +90,25 @@ class _ReusableStager(AsyncStager):
         if pool is not None:
             pool.shutdown(wait=True)
 
-    def _stage(
-        self,
-        obj: Any,
-        path: _Path,
-        used: Dict[_Path, torch.Tensor],
-        devices: Set[torch.device],
-        jobs: List[_CopyJob],
-    ) -> Any:
+    def _stage(self, obj: Any, path: _Path, run: "_StagingRun") -> Any:
         if isinstance(obj, torch.Tensor):
-            return self._stage_any_tensor(obj, path, used, devices, jobs)
+            return self._stage_any_tensor(obj, path, run)
         if isinstance(obj, dict):
-            return {k: self._stage(v, path + (k,), used, devices, jobs) for k, v in obj.items()}
+            return {k: self._stage(v, path + (k,), run) for k, v in obj.items()}
         if isinstance(obj, (list, tuple)):
-            items = [self._stage(v, path + (i,), used, devices, jobs) for i, v in enumerate(obj)]
+            items = [self._stage(v, path + (i,), run) for i, v in enumerate(obj)]
             if isinstance(obj, list):
                 return items
             return type(obj)(*items) if hasattr(obj, "_fields") else type(obj)(items)
         return copy.deepcopy(obj)
 
     def _stage_any_tensor(
-        self,
-        tensor: torch.Tensor,
-        path: _Path,
-        used: Dict[_Path, torch.Tensor],
-        devices: Set[torch.device],
-        jobs: List[_CopyJob],
+        self, tensor: torch.Tensor, path: _Path, run: "_StagingRun"
     ) -> torch.Tensor:
         from torch.distributed.tensor import DTensor
 
         if isinstance(tensor, DTensor):
-            local = self._stage_tensor(tensor._local_tensor, path, used, devices, jobs)
+            local = self._stage_tensor(tensor._local_tensor, path, run)
             return DTensor.from_local(
                 local,
                 tensor.device_mesh,
@@ -125,16 +121,9 @@ class _ReusableStager(AsyncStager):
             return copy.deepcopy(tensor)  # other subclasses: a private copy, not cached
         if tensor.layout != torch.strided or tensor.is_quantized:
             return tensor.detach().clone()
-        return self._stage_tensor(tensor, path, used, devices, jobs)
+        return self._stage_tensor(tensor, path, run)
 
-    def _stage_tensor(
-        self,
-        tensor: torch.Tensor,
-        path: _Path,
-        used: Dict[_Path, torch.Tensor],
-        devices: Set[torch.device],
-        jobs: List[_CopyJob],
-    ) -> torch.Tensor:
+    def _stage_tensor(self, tensor: torch.Tensor, path: _Path, run: "_StagingRun") -> torch.Tensor:
         """Pick (or make) the buffer for ``tensor`` and copy into it, or queue the copy."""
         tensor = tensor.detach()
         on_cuda = tensor.device.type == "cuda"
@@ -146,24 +135,23 @@ class _ReusableStager(AsyncStager):
             or (on_cuda and not buffer.is_pinned())
         ):
             buffer = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=on_cuda)
-        used[path] = buffer
+        run.used[path] = buffer
         if tensor.numel() == 0:
             return buffer
         if tensor.device.type == "cpu" and tensor.is_contiguous() and not _has_lazy_bits(tensor):
             # A plain byte copy, made later together with the others (see _run_copies).
-            jobs.append((_bytes_of(buffer), _bytes_of(tensor)))
+            run.cpu_copies.append((_bytes_of(buffer), _bytes_of(tensor)))
         else:
             buffer.copy_(tensor, non_blocking=on_cuda)
             if on_cuda:
-                devices.add(tensor.device)
+                run.cuda_devices.add(tensor.device)
         return buffer
 
     def _run_copies(self, jobs: List[_CopyJob]) -> None:
         """Make the queued byte copies, on several threads when there is enough to copy."""
         total = sum(src.nbytes for _, src in jobs)
         if self._copy_threads == 1 or total < _PARALLEL_MIN_BYTES:
-            for dst, src in jobs:
-                np.copyto(dst, src)
+            _copy_all(jobs)
             return
         shares = _split_evenly(jobs, self._copy_threads, total)
         if self._pool is None:
