@@ -492,3 +492,43 @@ def test_resuming_mid_epoch_recreates_the_iterator_without_advancing_the_rng() -
     torch.manual_seed(7)
     expected = torch.rand(1).item()
     assert draws == [expected]
+
+
+def test_train_emits_events_around_the_logged_callback_hooks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from torchtnt.utils import event_handlers
+    from torchtnt.utils.event import Event
+
+    events: List[Event] = []
+
+    class Recorder:
+        def handle_event(self, event: Event) -> None:
+            events.append(event)
+
+    monkeypatch.setattr(event_handlers, "get_event_handlers", lambda: [Recorder()])
+    train(DummyTrainUnit(2), generate_random_dataloader(4, 2, 2), max_epochs=2)
+    seen = [(e.name, e.metadata["action"]) for e in events]
+    assert seen == [
+        ("on_train_start", "start"),
+        ("on_train_start", "end"),
+        ("on_train_epoch_end", "start"),
+        ("on_train_epoch_end", "end"),
+        ("on_train_epoch_end", "start"),
+        ("on_train_epoch_end", "end"),
+        ("on_train_end", "start"),
+        ("on_train_end", "end"),
+    ]
+    assert all(e.metadata["category"] == "callback_handler" for e in events)
+    # each start/end pair shares one id, distinct from the other pairs
+    ids = [e.metadata["unique_id"] for e in events]
+    assert ids[0::2] == ids[1::2] and len(set(ids)) == 4
+
+
+def test_numpy_integer_limits_are_accepted() -> None:
+    import numpy as np
+
+    unit = DummyTrainUnit(2)
+    train(unit, generate_random_dataloader(10, 2, 2), max_epochs=np.int64(3), max_steps=np.int32(7))
+    assert unit.train_progress.num_steps_completed == 7
+    assert unit.train_progress.num_epochs_completed == 2

@@ -216,11 +216,11 @@ class _AutoUnitMixin(Generic[TData]):
             return data_iter
         return self._get_next_batch(state, data_iter)
 
-    def _get_next_batch(self, state: State, data: Iterator[TData]) -> TData:
+    def _get_next_batch(self, state: State, data_iter: Iterator[TData]) -> TData:
         """Return the next batch on the device; with prefetching, also start fetching the one
         after it. Raises StopIteration when the data is exhausted."""
         if not self._enable_prefetch:
-            batch = self._next_from(state, data)
+            batch = self._next_from(state, data_iter)
             return self.move_data_to_device(state, batch, non_blocking=True)
 
         # Private attributes on this per-step path: property calls add up (see bench/).
@@ -228,7 +228,7 @@ class _AutoUnitMixin(Generic[TData]):
         # A stored entry means "prefetched"; _phase_to_prefetched mirrors it for inspection.
         batch = self._phase_to_next_batch.get(phase, _NOT_FETCHED)
         if batch is _NOT_FETCHED:
-            self._prefetch_next_batch(state, data, phase, first=True)
+            self._prefetch_next_batch(state, data_iter, phase, first=True)
             batch = self._phase_to_next_batch[phase]
         if self._prefetch_stream is not None:
             with _region(state, self, "wait_stream"):
@@ -239,7 +239,7 @@ class _AutoUnitMixin(Generic[TData]):
             self._phase_to_prefetched[phase] = False
             self._is_last_batch = False
             raise StopIteration
-        self._prefetch_next_batch(state, data, phase, first=False)
+        self._prefetch_next_batch(state, data_iter, phase, first=False)
         return batch
 
     def _next_from(self, state: State, data_iter: Iterator[TData]) -> TData:

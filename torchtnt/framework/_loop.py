@@ -105,7 +105,8 @@ def run_phase(state: State, unit: Any, handler: CallbackHandler, phase: _Phase) 
     prior_modes = _set_module_training_mode(modules, phase.training)
     try:
         _call_unit_hook(state, unit, phase, "start")
-        _fire(handler.hooks[phase.hook("start")], state, unit)
+        # Through the handler's methods: on_train_start/_end/_epoch_end emit events.
+        getattr(handler, phase.hook("start"))(state, unit)
         if _resumes_inside_eval(state, unit, phase):
             run_eval_in_fit(state, unit, handler)
         if phase.multi_epoch:
@@ -117,7 +118,7 @@ def run_phase(state: State, unit: Any, handler: CallbackHandler, phase: _Phase) 
         else:
             run_epoch(state, unit, handler, phase)
         getattr(unit, phase.hook("end"))(state)
-        _fire(handler.hooks[phase.hook("end")], state, unit)
+        getattr(handler, phase.hook("end"))(state, unit)
     finally:
         _reset_module_training_mode(modules, prior_modes)
 
@@ -185,7 +186,7 @@ def run_epoch(state: State, unit: Any, handler: CallbackHandler, phase: _Phase) 
             _log.warning("No steps completed during train epoch!")
     progress.increment_epoch()
     getattr(unit, phase.hook("epoch_end"))(state)
-    _fire(hooks[phase.hook("epoch_end")], state, unit)
+    getattr(handler, phase.hook("epoch_end"))(state, unit)
 
     if every_n_epochs and progress.num_epochs_completed % every_n_epochs == 0:
         run_eval_in_fit(state, unit, handler)

@@ -5,6 +5,7 @@ what is accepted, so a mistake fails at the door instead of an hour into trainin
 """
 
 import collections.abc
+import numbers
 from typing import Any, List, Optional
 from unittest.mock import NonCallableMock
 
@@ -32,8 +33,8 @@ def check_dataloader(name: str, dataloader: object) -> None:
 
 
 def check_limit(name: str, value: Optional[int]) -> None:
-    """Require ``value`` to be None or a non-negative int."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+    """Require ``value`` to be None or a non-negative integer (numpy integers included)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
         raise TypeError(f"{name}={value!r} is invalid: expected a non-negative int or None")
     _check_loop_condition(name, value)
 

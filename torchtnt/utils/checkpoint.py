@@ -316,8 +316,7 @@ def _retrieve_checkpoint_dirpaths(
     """
     fs = file_system if file_system is not None else url_to_fs(dirpath)[0]
     if not fs.exists(dirpath):
-        # The normal first run of a "resume if possible" script: worth a note, not a warning.
-        logger.info(f"Checkpoint directory {dirpath!r} does not exist yet: no checkpoints in it.")
+        logger.warning(f"Checkpoint directory {dirpath!r} does not exist: no checkpoints in it.")
         return []
     names = [item["name"] for item in fs.ls(dirpath, detail=True) if item["type"] == "directory"]
     metadata_fnames = _as_list(metadata_fname)

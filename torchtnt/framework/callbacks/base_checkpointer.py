@@ -436,7 +436,9 @@ class BaseCheckpointer(Callback, metaclass=abc.ABCMeta):
         return number
 
     def _report_metric_problem(self, kind: str, message: str) -> None:
-        if kind in self._reported_metric_problems:
+        # A metric the unit does not have yet (it may appear after the first evaluation) is
+        # reported once, not at every save; a value that is there but unusable, every time.
+        if kind == "missing" and kind in self._reported_metric_problems:
             logger.debug(message)
             return
         self._reported_metric_problems.add(kind)

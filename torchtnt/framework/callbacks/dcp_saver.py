@@ -464,10 +464,21 @@ def _check_requested_parts(
     ]
     if missing:
         fixes = sorted({f"{option_of[k]}=False" for k in missing})
-        raise ValueError(
+        raise _MissingStateError(
             f"Checkpoint {checkpoint_id!r} has no state for {missing}; nothing was restored. "
             f"Pass RestoreOptions({', '.join(fixes)}) to skip them, or strict=False."
         )
+
+
+class _MissingStateError(ValueError, CheckpointException):
+    """A strict restore asked for state the checkpoint lacks. Also a CheckpointException:
+    code written for TorchTNT catches what ``dcp.load`` raises in this case."""
+
+    def __init__(self, message: str) -> None:
+        CheckpointException.__init__(self, message, {})
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 def _add_dataloaders(
@@ -496,7 +507,7 @@ def _add_dataloaders(
             app_state[key] = dataloader
         else:
             # The normal case for a checkpoint taken at an epoch boundary.
-            logger.info(
+            logger.warning(
                 f"The checkpoint holds no {key} state (it was not saved mid-epoch); the "
                 "dataloader starts from its current position."
             )
