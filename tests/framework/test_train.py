@@ -532,3 +532,14 @@ def test_numpy_integer_limits_are_accepted() -> None:
     train(unit, generate_random_dataloader(10, 2, 2), max_epochs=np.int64(3), max_steps=np.int32(7))
     assert unit.train_progress.num_steps_completed == 7
     assert unit.train_progress.num_epochs_completed == 2
+
+
+def test_progress_replaced_in_on_train_start_is_the_one_counted() -> None:
+    class ResetProgress(Callback):
+        def on_train_start(self, state: State, unit: TrainUnit) -> None:
+            unit.train_progress = Progress()
+
+    unit = DummyTrainUnit(2)
+    train(unit, generate_random_dataloader(4, 2, 2), max_epochs=1, callbacks=[ResetProgress()])
+    assert unit.train_progress.num_epochs_completed == 1
+    assert unit.train_progress.num_steps_completed == 2

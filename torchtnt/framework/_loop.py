@@ -100,7 +100,6 @@ def run_phase(state: State, unit: Any, handler: CallbackHandler, phase: _Phase) 
     """Run a whole phase: start hooks, its epoch(s), end hooks; module modes are restored."""
     state._active_phase = phase.active
     phase_state: PhaseState = getattr(state, phase.state_attr)
-    progress: Progress = getattr(unit, phase.progress_attr)
     modules = unit.tracked_modules()
     prior_modes = _set_module_training_mode(modules, phase.training)
     try:
@@ -110,9 +109,14 @@ def run_phase(state: State, unit: Any, handler: CallbackHandler, phase: _Phase) 
         if _resumes_inside_eval(state, unit, phase):
             run_eval_in_fit(state, unit, handler)
         if phase.multi_epoch:
+            # The progress is looked up each time: a hook may replace it (e.g. on restore).
             while not (
                 state.should_stop
-                or _is_done(progress, phase_state.max_epochs, phase_state.max_steps)
+                or _is_done(
+                    getattr(unit, phase.progress_attr),
+                    phase_state.max_epochs,
+                    phase_state.max_steps,
+                )
             ):
                 run_epoch(state, unit, handler, phase)
         else:
