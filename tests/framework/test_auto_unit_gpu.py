@@ -66,3 +66,22 @@ def _nccl_ddp_grads() -> torch.Tensor:
 def test_nccl_ddp_gradients_equal_across_ranks() -> None:
     g0, g1 = spawn_multi_process(2, "nccl", _nccl_ddp_grads)
     torch.testing.assert_close(g0, g1, rtol=0, atol=0)
+
+
+def _nccl_ddp_single_rank_params() -> torch.Tensor:
+    device = torch.device("cuda", 0)
+    torch.cuda.set_device(device)
+    unit = RegressionUnit(module=make_linear(), device=device, strategy="ddp")
+    train(unit, make_batches(3), max_epochs=1)
+    assert isinstance(unit.module, torch.nn.parallel.DistributedDataParallel)
+    return flat_params(unit.module).cpu()
+
+
+@pytest.mark.gpu
+@pytest.mark.distributed
+@requires_cuda
+def test_nccl_ddp_on_one_gpu_trains_like_plain_sgd() -> None:
+    # One rank is enough to run the NCCL process group, DDP on CUDA and its gradient hooks.
+    (params,) = spawn_multi_process(1, "nccl", _nccl_ddp_single_rank_params)
+    expected = reference_sgd(make_linear(), make_batches(3), lr=0.1)
+    torch.testing.assert_close(params, expected, rtol=1e-5, atol=1e-6)
