@@ -619,3 +619,27 @@ def test_loss_backward_retain_graph_allows_second_backward() -> None:
     plain = TwiceBackward(module=make_linear(), device=CPU)
     with pytest.raises(RuntimeError, match="backward through the graph a second time"):
         train(plain, make_batches(1), max_epochs=1)
+
+
+@pytest.mark.parametrize("autospec", [False, True])
+def test_patched_on_train_step_end_is_called_with_the_step_results(autospec: bool) -> None:
+    from unittest.mock import patch
+
+    class Plain(AutoUnit[Batch]):
+        def compute_loss(self, state: State, data: Batch) -> Tuple[torch.Tensor, Any]:
+            inputs, targets = data
+            outputs = self.module(inputs)
+            return torch.nn.functional.mse_loss(outputs, targets), outputs
+
+        def configure_optimizers_and_lr_scheduler(
+            self, module: torch.nn.Module
+        ) -> Tuple[torch.optim.Optimizer, None]:
+            return torch.optim.SGD(module.parameters(), lr=0.1), None
+
+    with patch.object(AutoUnit, "on_train_step_end", autospec=autospec) as hook:
+        unit = Plain(module=make_linear(), device=torch.device("cpu"))
+        train(unit, make_batches(3), max_epochs=1)
+    assert hook.call_count == 3
+    steps = [c.args[-2] for c in hook.call_args_list]
+    assert steps == [0, 1, 2]
+    assert all(isinstance(c.args[-1], TrainStepResults) for c in hook.call_args_list)
