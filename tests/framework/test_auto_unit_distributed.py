@@ -69,6 +69,10 @@ def _distributed_checks() -> Dict[str, Any]:
     out["fsdp2_is_fsdp2"] = _is_fsdp2_module(fsdp2.module)
     out["fsdp2_params"] = flat_params(fsdp2.module)
 
+    # fp16 under FSDP2: the sharded scaler, whose overflow check all ranks agree on.
+    fp16 = RegressionUnit(module=make_mlp(), device=CPU, strategy="fsdp2", precision="fp16")
+    out["fsdp2_fp16_scaler"] = type(fp16.grad_scaler).__name__
+
     # Explicit modules_to_shard: every Linear becomes its own FSDP unit.
     per_layer = RegressionUnit(
         module=make_mlp(),
@@ -125,6 +129,8 @@ def test_ddp_and_fsdp2_on_two_gloo_ranks() -> None:
     assert r0["fsdp2_is_fsdp2"] and r1["fsdp2_is_fsdp2"]
     torch.testing.assert_close(r0["fsdp2_params"], expected, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(r1["fsdp2_params"], r0["fsdp2_params"], rtol=0, atol=0)
+
+    assert r0["fsdp2_fp16_scaler"] == r1["fsdp2_fp16_scaler"] == "ShardedGradScaler"
 
     assert r0["per_layer_sharded"] == [True, False, True]
     assert r0["per_layer_norm_type"] == "Tensor"  # DTensor norm converted with full_tensor()

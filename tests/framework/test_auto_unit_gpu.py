@@ -85,3 +85,23 @@ def test_nccl_ddp_on_one_gpu_trains_like_plain_sgd() -> None:
     (params,) = spawn_multi_process(1, "nccl", _nccl_ddp_single_rank_params)
     expected = reference_sgd(make_linear(), make_batches(3), lr=0.1)
     torch.testing.assert_close(params, expected, rtol=1e-5, atol=1e-6)
+
+
+def _fsdp2_fp16_single_gpu() -> torch.Tensor:
+    from torch.distributed.fsdp.sharded_grad_scaler import ShardedGradScaler
+
+    device = torch.device("cuda", 0)
+    torch.cuda.set_device(device)
+    unit = RegressionUnit(module=make_linear(), device=device, strategy="fsdp2", precision="fp16")
+    assert isinstance(unit.grad_scaler, ShardedGradScaler) and unit.grad_scaler.is_enabled()
+    train(unit, make_batches(3), max_epochs=1)
+    return flat_params(unit.module).cpu()
+
+
+@pytest.mark.gpu
+@pytest.mark.distributed
+@requires_cuda
+def test_fsdp2_fp16_uses_the_sharded_scaler_and_trains() -> None:
+    (params,) = spawn_multi_process(1, "nccl", _fsdp2_fp16_single_gpu)
+    expected = reference_sgd(make_linear(), make_batches(3), lr=0.1)
+    torch.testing.assert_close(params, expected, rtol=1e-2, atol=1e-3)

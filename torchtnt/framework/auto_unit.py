@@ -261,8 +261,11 @@ class AutoUnit(
 
         self.grad_scaler: Optional[Any] = None
         if self.precision:
+            # FSDP2 shards gradients too: only the sharded scaler makes every rank agree on
+            # skipping a step whose gradients overflowed somewhere (TorchTNT: FSDP1 only).
+            sharded = _is_fsdp1_module(self.module) or _is_fsdp2_module(self.module)
             self.grad_scaler = get_grad_scaler_from_precision(
-                self.precision, is_fsdp1_module=_is_fsdp1_module(self.module)
+                self.precision, is_fsdp1_module=sharded
             )
 
         self.step_lr_interval = step_lr_interval
