@@ -102,12 +102,13 @@ def test_evaluate_logs_steps_and_epoch(monkeypatch) -> None:
     assert all(name.startswith("Eval: ") for name, _, _ in logger.calls)
 
 
-def test_predict_logs_steps_and_epoch(monkeypatch) -> None:
+def test_predict_logs_steps_only(monkeypatch) -> None:
     monkeypatch.setattr(throughput_module, "time", FakeClock())
     logger = RecordingLogger()
     predict(DummyPredictUnit(2), _dataloader(3), callbacks=[ThroughputLogger(logger, {"Rows": 2})])
     assert [step for _, step in logger.named(f"Predict: Rows per second {STEP}")] == [1, 2, 3]
-    assert logger.named(f"Predict: Rows per second {EPOCH}") == [(3.0, 1)]
+    # TorchTNT does not count predict steps per epoch: no epoch-granularity metric.
+    assert logger.named(f"Predict: Rows per second {EPOCH}") == []
 
 
 def test_fit_logs_each_phase_with_its_own_counters(monkeypatch) -> None:

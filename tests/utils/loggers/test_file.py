@@ -1,5 +1,6 @@
 import csv
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -78,11 +79,18 @@ def test_invalid_steps_before_flushing(tmp_path: Path, bad: object) -> None:
 
 
 @pytest.mark.parametrize("name", ["step", "time"])
-def test_reserved_metric_names(tmp_path: Path, name: str) -> None:
-    logger = RecordingFileLogger(str(tmp_path / "m"), steps_before_flushing=1)
-    with pytest.raises(ValueError, match=rf"^name='{name}' is reserved"):
-        logger.log(name, 1.0, 0)
-    assert not logger._log_buffer
+def test_metric_named_like_a_row_column_is_overwritten_with_one_warning(
+    tmp_path: Path, name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    logger = RecordingFileLogger(str(tmp_path / "m"), steps_before_flushing=100)
+    with caplog.at_level(logging.WARNING):
+        logger.log(name, 123.0, 4)
+        logger.log(name, 456.0, 5)
+    warnings = [r for r in caplog.records if "collides" in r.getMessage()]
+    assert len(warnings) == 1 and repr(name) in warnings[0].getMessage()
+    rows = list(logger._log_buffer.values())
+    assert [row["step"] for row in rows] == [4, 5]  # the row's own columns win
+    assert all(row["time"] != 123.0 and row["time"] != 456.0 for row in rows)
 
 
 def test_non_scalar_rejected_at_log_time_and_nothing_buffered(tmp_path: Path) -> None:

@@ -51,6 +51,8 @@ def test_scalar_to_float_rejects_multi_element_ndarray() -> None:
 def test_scalar_to_float_rejects_non_numbers_with_type_error(value: object) -> None:
     with pytest.raises(TypeError, match=rf"scalar=.* \(type {type(value).__name__}\)"):
         scalar_to_float(value)
+    with pytest.raises(ValueError):  # what plain float() raises for "abc", as in TorchTNT
+        scalar_to_float(value)
 
 
 def test_metric_to_float_names_metric_and_step() -> None:

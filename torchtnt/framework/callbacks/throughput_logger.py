@@ -270,9 +270,9 @@ class ThroughputLogger(Callback):
         self._start_epoch(ActivePhase.PREDICT)
 
     def on_predict_step_end(self, state: State, unit: TPredictUnit) -> None:
-        """Log the previous predict step and count this one."""
+        """Log the previous predict step. Predict steps are not counted per epoch (as in
+        TorchTNT), so prediction logs no epoch-granularity throughput."""
         self._maybe_log_for_step(state, unit.predict_progress.num_steps_completed - 1)
-        self._count_step(ActivePhase.PREDICT)
 
     def on_predict_end(self, state: State, unit: TPredictUnit) -> None:
         """Log the last predict step and the predict run's throughput."""

@@ -4,7 +4,7 @@ import atexit
 import logging
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from typing import Dict, List
+from typing import Dict, List, Set
 
 import torchtnt.utils.distributed as _distributed
 from torchtnt.utils.loggers.logger import MetricLogger, Scalar
@@ -58,6 +58,7 @@ class FileLogger(MetricLogger, ABC):
         self._rank: int = _distributed.get_global_rank()
         self._log_buffer: OrderedDict[int, Dict[str, float]] = OrderedDict()
         self._len_before_flush = 0
+        self._warned_reserved: Set[str] = set()
         if self._writes_on_this_rank:
             _check_writable_path(path, arg_name="path")
             logger.info(f"Logging metrics to path: {path}")
@@ -80,20 +81,23 @@ class FileLogger(MetricLogger, ABC):
         """Buffer ``data`` (converted to float) as metric ``name`` of the row for ``step``.
 
         Args:
-            name: metric name; ``"step"`` and ``"time"`` are reserved for the row's own columns.
+            name: metric name; a metric named ``"step"`` or ``"time"`` is overwritten by the
+                row's own column (with a warning).
             data: an int, a float, or a tensor/ndarray with one element. NaN and infinities
                 are kept as they are.
             step: the step the value belongs to.
 
         Raises:
-            ValueError: ``data`` has more than one element, or ``name`` is reserved.
+            ValueError: ``data`` has more than one element.
             TypeError: ``data`` cannot be converted to float.
         """
         if self._writes_on_this_rank:
-            if name in _RESERVED_COLUMNS:
-                raise ValueError(
-                    f"name={name!r} is reserved: every row already has 'step' and 'time' "
-                    "columns; log the metric under another name"
+            if name in _RESERVED_COLUMNS and name not in self._warned_reserved:
+                # TorchTNT lets the row's own column win silently; say so, once per name.
+                self._warned_reserved.add(name)
+                logger.warning(
+                    f"Metric name {name!r} collides with the {name!r} column every row has: "
+                    "its values are overwritten by the row's own; log it under another name."
                 )
             value = _metric_to_float(name, data, step)
             _add_to_row(self._log_buffer, name, value, step)

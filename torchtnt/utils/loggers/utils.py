@@ -44,10 +44,15 @@ def scalar_to_float(scalar: Scalar) -> float:
     try:
         return float(scalar)
     except (TypeError, ValueError) as e:
-        raise TypeError(
+        raise _NotAScalarError(
             f"scalar={scalar!r} (type {type(scalar).__name__}) cannot be converted to float: "
             "expected an int, a float, or a tensor/ndarray with exactly one element"
         ) from e
+
+
+class _NotAScalarError(TypeError, ValueError):
+    """A value ``float()`` cannot take. A TypeError; also a ValueError, which is what plain
+    ``float()`` (and so TorchTNT) raises for a string such as ``"abc"``."""
 
 
 def _is_local_path(path: str) -> bool:
