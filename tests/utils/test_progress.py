@@ -20,6 +20,16 @@ class _Stream(IterableDataset):
         return iter(torch.arange(10))
 
 
+class _FailingLen:
+    """Its ``len()`` fails with an arbitrary error."""
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(10))
+
+    def __len__(self) -> int:
+        raise RuntimeError("length unknown until the stream is opened")
+
+
 class _BrokenLen:
     """Claims to be sized but cannot tell its length."""
 
@@ -187,6 +197,7 @@ def test_estimated_steps_in_epoch(
     assert estimated_steps_in_epoch(list(range(10)), **kwargs) == sized
     assert estimated_steps_in_epoch(_unsized(), **kwargs) == unsized
     assert estimated_steps_in_epoch(_BrokenLen(), **kwargs) == unsized
+    assert estimated_steps_in_epoch(_FailingLen(), **kwargs) == unsized
     assert estimated_steps_in_epoch((i for i in range(10)), **kwargs) == unsized
 
 

@@ -196,7 +196,9 @@ def test_aggregated_timer_keeps_totals_only(caplog: pytest.LogCaptureFixture) ->
 
 @pytest.mark.parametrize(("lower", "upper"), [(0, 2), (-1, 3), (3, 3), (4, 2)])
 def test_bounded_timer_rejects_bad_bounds(lower: int, upper: int) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"expected 0 < lower_bound < upper_bound"):
+        BoundedTimer(lower_bound=lower, upper_bound=upper)
+    with pytest.raises(AssertionError):  # what TorchTNT raised
         BoundedTimer(lower_bound=lower, upper_bound=upper)
 
 
@@ -429,6 +431,15 @@ def _periodic_timer_checks() -> Dict[str, List[bool]]:
         periodic.wait_remaining_work()
         periodic.wait_remaining_work()  # nothing left in flight: a no-op
         results["periodic"] = outcome
+
+        # Waiting for the broadcast in flight keeps its answer for the next check.
+        waited = FullSyncPeriodicTimer(timedelta(seconds=10), pg)
+        waited.check()
+        clock.now += 11
+        waited.check()  # launches the broadcast that says "elapsed"
+        waited.wait_remaining_work()
+        results["after_wait"] = [waited.check()]
+        waited.wait_remaining_work()
     finally:
         tnt_timer.perf_counter = time.perf_counter
     return results
@@ -466,6 +477,7 @@ def test_two_gloo_ranks() -> None:
         "always": [False, True, True],
         "only_rank_one": [False, False, False],
         "periodic": [False, False, False, True, False, False, False, True],
+        "after_wait": [True],
     }
 
     # get_synced_durations_histogram / get_synced_timer_histogram merge both ranks' samples

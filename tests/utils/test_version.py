@@ -35,6 +35,12 @@ def test_get_python_version_matches_running_interpreter() -> None:
     assert version.release == tuple(sys.version_info[:3])
 
 
+def test_get_python_version_reads_platform(monkeypatch: pytest.MonkeyPatch) -> None:
+    # TorchTNT-style tests patch platform.python_version
+    monkeypatch.setattr(platform, "python_version", lambda: "3.8.10")
+    assert get_python_version() == Version("3.8.10")
+
+
 def test_get_torch_version_reads_torch_dunder_version(monkeypatch: pytest.MonkeyPatch) -> None:
     assert get_torch_version() == Version(str(torch.__version__))
     monkeypatch.setattr(torch, "__version__", "1.8.0")

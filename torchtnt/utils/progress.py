@@ -121,7 +121,7 @@ def estimated_steps_in_epoch(
     total: float = math.inf
     try:
         total = len(dataloader)  # type: ignore[arg-type]
-    except (TypeError, NotImplementedError):
+    except Exception:  # a loader whose len() fails counts as unsized
         pass
     if max_steps_per_epoch:
         total = min(total, max_steps_per_epoch)

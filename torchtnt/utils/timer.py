@@ -202,7 +202,7 @@ class BoundedTimer(Timer):
 
     def __init__(self, lower_bound: int, upper_bound: int, **kwargs: Any) -> None:
         if not 0 < lower_bound < upper_bound:
-            raise ValueError(
+            raise _InvalidBoundsError(
                 f"lower_bound={lower_bound}, upper_bound={upper_bound} are invalid: "
                 "expected 0 < lower_bound < upper_bound"
             )
@@ -217,6 +217,10 @@ class BoundedTimer(Timer):
             logger.info(f"{action_name} took {duration} seconds.")
         if len(durations) >= self.upper_bound:
             del durations[: len(durations) - self.lower_bound]
+
+
+class _InvalidBoundsError(ValueError, AssertionError):
+    """Bad BoundedTimer bounds; also an AssertionError because TorchTNT asserted them."""
 
 
 def get_timer_summary(timer: TimerProtocol) -> str:
@@ -356,7 +360,7 @@ class FullSyncPeriodicTimer:
         return elapsed
 
     def wait_remaining_work(self) -> None:
-        """Wait for the broadcast still in flight, if any."""
+        """Wait for the broadcast still in flight, if any. Its result is kept: the next
+        :meth:`check` returns it."""
         if self._work is not None:
-            self._work.wait()
-            self._work = None
+            self._work.wait()  # check() waits again, which returns at once, and reads it

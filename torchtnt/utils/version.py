@@ -1,7 +1,6 @@
 """Python, PyTorch and platform version queries."""
 
 import platform
-import sys
 
 import torch
 from packaging.version import Version
@@ -16,8 +15,7 @@ def is_windows() -> bool:
 
 def get_python_version() -> Version:
     """Return the running interpreter's version as a ``packaging`` Version."""
-    info = sys.version_info
-    return Version(f"{info.major}.{info.minor}.{info.micro}")
+    return Version(platform.python_version())
 
 
 def get_torch_version() -> Version:
