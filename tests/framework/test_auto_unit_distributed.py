@@ -69,6 +69,16 @@ def _distributed_checks() -> Dict[str, Any]:
     out["fsdp2_is_fsdp2"] = _is_fsdp2_module(fsdp2.module)
     out["fsdp2_params"] = flat_params(fsdp2.module)
 
+    # The user sharded a child, the root is plain: accumulation toggles the child's sync.
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    partly = make_mlp()
+    fully_shard(partly[0], mesh=init_device_mesh("cpu", (2,)))
+    partly_unit = RegressionUnit(module=partly, device=CPU, gradient_accumulation_steps=2)
+    train(partly_unit, rank_batches(rank), max_epochs=1)
+    out["partly_sharded_steps"] = partly_unit.train_progress.num_steps_completed
+
     # fp16 under FSDP2: the sharded scaler, whose overflow check all ranks agree on.
     fp16 = RegressionUnit(module=make_mlp(), device=CPU, strategy="fsdp2", precision="fp16")
     out["fsdp2_fp16_scaler"] = type(fp16.grad_scaler).__name__
@@ -131,6 +141,7 @@ def test_ddp_and_fsdp2_on_two_gloo_ranks() -> None:
     torch.testing.assert_close(r1["fsdp2_params"], r0["fsdp2_params"], rtol=0, atol=0)
 
     assert r0["fsdp2_fp16_scaler"] == r1["fsdp2_fp16_scaler"] == "ShardedGradScaler"
+    assert r0["partly_sharded_steps"] == r1["partly_sharded_steps"] == len(rank_batches(0))
 
     assert r0["per_layer_sharded"] == [True, False, True]
     assert r0["per_layer_norm_type"] == "Tensor"  # DTensor norm converted with full_tensor()

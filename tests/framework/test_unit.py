@@ -262,3 +262,19 @@ def test_progress_round_trip_through_app_state() -> None:
         "num_steps_completed_in_epoch": 0,
     }
     assert torch.equal(fresh.module.weight, unit.module.weight)
+
+
+def test_dummy_auto_unit_is_a_module_level_class_that_pickles() -> None:
+    import pickle
+
+    from torchtnt.framework import _test_utils
+    from torchtnt.framework.auto_unit import AutoUnit
+
+    cls = _test_utils.DummyAutoUnit
+    assert issubclass(cls, AutoUnit)
+    assert (cls.__module__, cls.__qualname__) == ("torchtnt.framework._test_utils", "DummyAutoUnit")
+    assert pickle.loads(pickle.dumps(cls)) is cls
+    unit = cls(module=torch.nn.Linear(2, 2), device=torch.device("cpu"))
+    copy = pickle.loads(pickle.dumps(unit))
+    assert type(copy) is cls
+    assert torch.equal(copy.module.weight, unit.module.weight)

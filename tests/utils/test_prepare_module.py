@@ -391,7 +391,7 @@ def test_strategies_on_two_gloo_ranks() -> None:
     torch.testing.assert_close(r0["fsdp1_full_weight"], r1["fsdp1_full_weight"], rtol=0, atol=0)
     assert r0["fsdp1_optim_param_keys"] == ["0.bias", "0.weight", "2.bias", "2.weight"]
 
-    assert r0["fsdp2_all"] == ["", "0", "2"]  # Tanh has no parameters to shard
+    assert r0["fsdp2_all"] == ["", "0", "1", "2"]  # the parameter-free Tanh too, as specified
     assert r0["fsdp2_all_list"] == ["", "0.0", "1"]  # the ModuleList itself is skipped
     assert r0["fsdp2_by_name"] == ["", "0", "2"]
     assert r0["fsdp2_predicate"] == ["", "2"]
@@ -404,3 +404,22 @@ def test_strategies_on_two_gloo_ranks() -> None:
     for r in (r0, r1):
         assert r["tp_max_diff"] < 1e-6
         assert r["tp_local_weight_shape"] == (4, 3)  # column-wise: 8 outputs split in 2
+
+
+def test_prepare_fsdp2_with_a_global_mesh_needs_no_default_group() -> None:
+    from unittest.mock import MagicMock, patch
+
+    from torch.distributed.device_mesh import DeviceMesh
+
+    from torchtnt.utils.device_mesh import GlobalMeshCoordinator
+
+    assert not torch.distributed.is_initialized()
+    mesh = MagicMock(spec=GlobalMeshCoordinator)
+    mesh.dp_mesh = MagicMock(spec=DeviceMesh)
+    module = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU())
+    with patch("torchtnt.utils.prepare_module.fully_shard") as fully_shard:
+        prepare_fsdp2(module, CPU, FSDP2Strategy(modules_to_shard="all"), global_mesh=mesh)
+    sharded = [type(c.args[0]).__name__ for c in fully_shard.call_args_list]
+    assert sharded == ["ReLU", "Linear", "Sequential"]  # bottom-up, then the root
+    assert all(c.kwargs["mesh"] is mesh.dp_mesh for c in fully_shard.call_args_list)
+    assert fully_shard.call_args_list[-1].kwargs["reshard_after_forward"] is False

@@ -292,7 +292,9 @@ def _make_dummy_auto_unit() -> type:
             optimizer = torch.optim.SGD(module.parameters(), lr=0.01)
             return optimizer, torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.9)
 
+    # Named as a module-level class, so pickle finds it (through __getattr__ below).
     DummyAutoUnit.__module__ = __name__
+    DummyAutoUnit.__qualname__ = "DummyAutoUnit"
     return DummyAutoUnit
 
 

@@ -349,7 +349,7 @@ class AutoUnit(
                 "AutoUnit; reassigning it is allowed but bypasses prepare_module"
             )
             return
-        inner = current.module if isinstance(current, DDP) or _is_fsdp1_module(current) else None
+        inner = current.module if isinstance(current, DDP) or _is_fsdp1_root(current) else None
         if value is current or (inner is not None and value is inner):
             logger.error(
                 f"self.{name} is the same object as self.module: assigning the managed module "
@@ -425,7 +425,7 @@ class AutoUnit(
 
         if should_update:
             if accumulation > 1 and _is_fsdp2_module(self.module):
-                self.module.set_requires_gradient_sync(True)  # type: ignore[operator]
+                _set_requires_gradient_sync(self.module, True)
             loss, outputs = self._forward_backward(state, data)
             total_grad_norm = self._update_weights(state)
         else:
@@ -448,7 +448,7 @@ class AutoUnit(
         if isinstance(module, DDP) or _is_fsdp1_root(module):
             return module.no_sync()  # type: ignore[operator]
         if _is_fsdp2_module(module):
-            module.set_requires_gradient_sync(False)  # type: ignore[operator]
+            _set_requires_gradient_sync(module, False)
         return _NULL
 
     def _forward_backward(self, state: State, data: TData) -> Tuple[torch.Tensor, Any]:
@@ -670,6 +670,19 @@ class _AnomalyError(RuntimeError):
 # The hook as defined here, kept aside so that a patched class attribute (a test's mock)
 # still counts as an override.
 _BASE_ON_TRAIN_STEP_END = AutoUnit.on_train_step_end
+
+
+def _set_requires_gradient_sync(module: torch.nn.Module, requires: bool) -> None:
+    """Turn FSDP2 gradient reduction on or off for ``module``: through the root when it was
+    sharded itself (the call recurses), else on each sharded submodule."""
+    setter = getattr(module, "set_requires_gradient_sync", None)
+    if callable(setter):
+        setter(requires)
+        return
+    for submodule in module.modules():
+        setter = getattr(submodule, "set_requires_gradient_sync", None)
+        if callable(setter):
+            setter(requires, recurse=False)
 
 
 def _is_fsdp1_root(module: torch.nn.Module) -> bool:

@@ -401,17 +401,17 @@ def prepare_fsdp2(
     Note: collective — call on all ranks.
 
     Raises:
-        RuntimeError: if no process group is initialized.
+        RuntimeError: if no process group is initialized (and no ``global_mesh`` given).
         ValueError: if ``modules_to_shard`` / ``shard_predicates`` were given but match no
             submodule, or ``mp_policy`` is invalid.
     """
     strategy = strategy if strategy is not None else FSDP2Strategy()
-    _require_process_group(strategy)
     if global_mesh is not None:
         mesh = global_mesh.dp_mesh
     else:
         from torch.distributed.device_mesh import init_device_mesh
 
+        _require_process_group(strategy)  # the mesh spans the default group
         mesh = init_device_mesh(device.type, (dist.get_world_size(),))
     kwargs = _fully_shard_kwargs(strategy, mesh)
     selected = _submodule_selector(strategy)
@@ -419,8 +419,6 @@ def prepare_fsdp2(
     for fqn, submodule in reversed(list(module.named_modules())):
         if not fqn or not selected(fqn, submodule):
             continue
-        if next(submodule.parameters(), None) is None:
-            continue  # nothing to shard in a parameter-free module
         fully_shard(submodule, **kwargs)
         num_sharded += 1
     explicit = strategy.modules_to_shard is not None or bool(strategy.shard_predicates)
