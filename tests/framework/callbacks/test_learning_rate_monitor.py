@@ -175,3 +175,10 @@ def test_loggers_must_be_metric_loggers() -> None:
         LearningRateMonitor([InMemoryLogger(), "oops"])
     with pytest.raises(TypeError, match="loggers=None is invalid"):
         LearningRateMonitor(None)
+
+
+def test_loggers_need_the_log_dict_it_calls() -> None:
+    from types import SimpleNamespace
+
+    with pytest.raises(TypeError, match=r"loggers=.* is invalid: .*log_dict\(payload, step\)"):
+        LearningRateMonitor(SimpleNamespace(log=print))

@@ -219,5 +219,18 @@ def test_invalid_arguments(args, kwargs, error, match) -> None:
 
 
 def test_logger_type_is_checked() -> None:
-    with pytest.raises(TypeError, match="logger=.* is invalid: expected a MetricLogger"):
-        ThroughputLogger(SimpleNamespace(log=print), {"Batches": 1})
+    with pytest.raises(TypeError, match=r"logger=.* is invalid: expected a MetricLogger .*log\("):
+        ThroughputLogger(SimpleNamespace(write=print), {"Batches": 1})
+
+
+def test_a_logger_with_only_log_is_enough() -> None:
+    # TorchTNT only calls log(): a minimal custom logger keeps working.
+    logged = []
+    minimal = SimpleNamespace(log=lambda name, value, step: logged.append((name, step)))
+    train(
+        DummyTrainUnit(2),
+        _dataloader(3),
+        max_epochs=1,
+        callbacks=[ThroughputLogger(minimal, {"Batches": 1})],
+    )
+    assert [step for name, step in logged if name.endswith(STEP)] == [1, 2, 3]

@@ -51,39 +51,57 @@ def is_summary_writer(obj: object) -> bool:
     return writer_module is not None and isinstance(obj, writer_module.SummaryWriter)
 
 
+def _has_methods(obj: object, names: Sequence[str]) -> bool:
+    return all(callable(getattr(obj, name, None)) for name in names)
+
+
+def _describe_methods(names: Sequence[str]) -> str:
+    calls = {"log": "log(name, value, step)", "log_dict": "log_dict(payload, step)"}
+    return " and ".join(calls.get(name, name) for name in names)
+
+
 def scalar_writer(logger: object, arg_name: str = "logger") -> ScalarWriter:
     """Return the ``(name, value, step)`` function that records one scalar on ``logger``.
 
+    Only ``log`` is needed: a minimal custom logger works as it does with TorchTNT.
+
     Raises:
-        TypeError: if ``logger`` is neither a SummaryWriter nor a MetricLogger.
+        TypeError: if ``logger`` is neither a SummaryWriter nor has a ``log`` method.
     """
     if is_summary_writer(logger):
         return logger.add_scalar  # type: ignore[attr-defined]
-    if isinstance(logger, MetricLogger):
-        return logger.log
+    if _has_methods(logger, ("log",)):
+        return logger.log  # type: ignore[attr-defined]
     raise TypeError(
-        f"{arg_name}={logger!r} is invalid: expected a MetricLogger (an object with log, "
-        "log_dict and close methods, e.g. TensorBoardLogger or CSVLogger) or a "
+        f"{arg_name}={logger!r} is invalid: expected a MetricLogger (an object with a "
+        "log(name, value, step) method, e.g. TensorBoardLogger or CSVLogger) or a "
         "torch.utils.tensorboard.SummaryWriter"
     )
 
 
 def as_logger_list(
-    loggers: Union[MetricLogger, List[MetricLogger]], arg_name: str = "loggers"
+    loggers: Union[MetricLogger, List[MetricLogger]],
+    arg_name: str = "loggers",
+    needs: Sequence[str] = ("log",),
 ) -> List[MetricLogger]:
-    """Return ``loggers`` as a list, checking each is a MetricLogger.
+    """Return ``loggers`` as a list, checking each has the methods the callback calls.
+
+    Args:
+        loggers: one logger or a list of them.
+        arg_name: the argument's name, for the error message.
+        needs: the logger methods the callback calls.
 
     Raises:
-        TypeError: if ``loggers`` or one of its items is not a MetricLogger.
+        TypeError: if ``loggers`` or one of its items lacks one of ``needs``.
     """
     is_sequence = isinstance(loggers, (list, tuple))
     items = list(loggers) if is_sequence else [loggers]
     for i, item in enumerate(items):
-        if not isinstance(item, MetricLogger):
+        if not _has_methods(item, needs):
             where = f"{arg_name}[{i}]" if is_sequence else arg_name
             raise TypeError(
-                f"{where}={item!r} is invalid: expected a MetricLogger (an object with log, "
-                "log_dict and close methods, e.g. TensorBoardLogger or CSVLogger) or a list "
-                "of them"
+                f"{where}={item!r} is invalid: expected a MetricLogger (an object with "
+                f"{_describe_methods(needs)} methods, e.g. TensorBoardLogger or CSVLogger) or "
+                "a list of them"
             )
     return items

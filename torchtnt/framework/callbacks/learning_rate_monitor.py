@@ -48,7 +48,7 @@ class LearningRateMonitor(Callback):
         *,
         logging_interval: str = "epoch",
     ) -> None:
-        self._loggers = as_logger_list(loggers)
+        self._loggers = as_logger_list(loggers, needs=("log_dict",))
         check_choice("logging_interval", logging_interval, _INTERVALS)
         self._logging_interval = logging_interval
 

@@ -36,7 +36,7 @@ class SystemResourcesMonitor(Callback):
         *,
         logging_interval: Literal["epoch", "step"] = "epoch",
     ) -> None:
-        self._loggers = as_logger_list(loggers)
+        self._loggers = as_logger_list(loggers, needs=("log_dict",))
         check_choice("logging_interval", logging_interval, ("epoch", "step"))
         self._logging_interval = logging_interval
         try:

@@ -135,10 +135,10 @@ class ThroughputLogger(Callback):
         flops_per_step: Union[float, Mapping[str, float], None] = None,
         peak_flops_per_second: Optional[float] = None,
     ) -> None:
-        if not isinstance(logger, MetricLogger):
+        if not callable(getattr(logger, "log", None)):
             raise TypeError(
-                f"logger={logger!r} is invalid: expected a MetricLogger (an object with log, "
-                "log_dict and close methods, e.g. TensorBoardLogger or CSVLogger)"
+                f"logger={logger!r} is invalid: expected a MetricLogger (an object with a "
+                "log(name, value, step) method, e.g. TensorBoardLogger or CSVLogger)"
             )
         _check_throughput_per_batch(throughput_per_batch)
         check_step_cadence(log_every_n_steps, warmup_steps)
