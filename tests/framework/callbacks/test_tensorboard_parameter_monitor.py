@@ -90,3 +90,22 @@ def test_logger_must_be_tensorboard() -> None:
         TypeError, match="logger=.* is invalid: expected a torchtnt TensorBoardLogger"
     ):
         TensorBoardParameterMonitor(InMemoryLogger())
+
+
+def test_a_writer_like_object_is_accepted() -> None:
+    from unittest.mock import MagicMock
+
+    writer = MagicMock()
+    unit = DummyTrainUnit(2)
+    train(
+        unit,
+        generate_random_dataloader(4, 2, 2),
+        max_epochs=1,
+        callbacks=[TensorBoardParameterMonitor(writer)],
+    )
+    tags = sorted(c.args[0] for c in writer.add_histogram.call_args_list)
+    assert tags == ["Parameters/module/bias", "Parameters/module/weight"]
+    assert {
+        c.kwargs.get("global_step", c.args[2] if len(c.args) > 2 else None)
+        for c in writer.add_histogram.call_args_list
+    } == {2}

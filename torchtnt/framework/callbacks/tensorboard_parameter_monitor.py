@@ -19,7 +19,7 @@ def _resolve_writer(logger: object) -> Optional[Any]:
     """Return the SummaryWriter behind ``logger`` (None off rank 0 for a TensorBoardLogger).
 
     Raises:
-        TypeError: if ``logger`` is neither a TensorBoardLogger nor a SummaryWriter.
+        TypeError: if ``logger`` is neither a TensorBoardLogger nor has ``add_histogram``.
     """
     if is_summary_writer(logger):
         return logger
@@ -29,9 +29,11 @@ def _resolve_writer(logger: object) -> Optional[Any]:
 
     if isinstance(logger, TensorBoardLogger):
         return logger.writer
+    if callable(getattr(logger, "add_histogram", None)):
+        return logger  # any writer-like object, as TorchTNT accepts
     raise TypeError(
         f"logger={logger!r} is invalid: expected a torchtnt TensorBoardLogger or a "
-        "torch.utils.tensorboard.SummaryWriter"
+        "torch.utils.tensorboard.SummaryWriter (or an object with add_histogram)"
     )
 
 
