@@ -13,6 +13,8 @@ from typing import Any, Dict, Generator, List, Optional, Protocol, Sequence, run
 import numpy as np
 import torch
 
+from torchtnt.utils._errors import AssertedValueError
+
 __all__ = [
     "AggregatedTimer",
     "BoundedTimer",
@@ -202,7 +204,7 @@ class BoundedTimer(Timer):
 
     def __init__(self, lower_bound: int, upper_bound: int, **kwargs: Any) -> None:
         if not 0 < lower_bound < upper_bound:
-            raise _InvalidBoundsError(
+            raise AssertedValueError(
                 f"lower_bound={lower_bound}, upper_bound={upper_bound} are invalid: "
                 "expected 0 < lower_bound < upper_bound"
             )
@@ -217,10 +219,6 @@ class BoundedTimer(Timer):
             logger.info(f"{action_name} took {duration} seconds.")
         if len(durations) >= self.upper_bound:
             del durations[: len(durations) - self.lower_bound]
-
-
-class _InvalidBoundsError(ValueError, AssertionError):
-    """Bad BoundedTimer bounds; also an AssertionError because TorchTNT asserted them."""
 
 
 def get_timer_summary(timer: TimerProtocol) -> str:

@@ -21,6 +21,8 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Seque
 
 import torch
 
+from torchtnt.utils._errors import AssertedValueError
+
 __all__ = [
     "AllDatasetBatches",
     "AllDatasetBatchesIterator",
@@ -529,15 +531,11 @@ class RandomizedBatchSamplerIterator(MultiIterator):
         return random.choices(population, weights=self._draw_weights())[0]
 
 
-class _InvalidWeightsError(ValueError, AssertionError):
-    """Bad ``weights``; also an AssertionError because TorchTNT asserted this."""
-
-
 def _resolve_weights(weights: Optional[Dict[str, float]], names: List[str]) -> List[float]:
     if weights is None:
         return [1.0] * len(names)
     if set(weights) != set(names):
-        raise _InvalidWeightsError(
+        raise AssertedValueError(
             f"weights has keys {sorted(weights)}: expected exactly one weight for each "
             f"dataloader name {names}"
         )
