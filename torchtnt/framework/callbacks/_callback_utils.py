@@ -3,6 +3,7 @@
 import sys
 from typing import Any, Callable, List, Sequence, Union
 
+from torchtnt.framework.state import EntryPoint, State
 from torchtnt.utils.loggers.logger import MetricLogger
 
 ScalarWriter = Callable[[str, float, int], Any]
@@ -105,3 +106,15 @@ def as_logger_list(
                 "a list of them"
             )
     return items
+
+
+def shared_step_count(state: State, unit: Any, progress_attr: str, other_attr: str) -> int:
+    """Steps completed by the phase whose progress is ``unit.<progress_attr>``, plus, in
+    ``fit``, those of ``unit.<other_attr>``: train and eval steps share one schedule there.
+
+    The other progress is read only in ``fit``, so a train-only unit needs none.
+    """
+    total = getattr(unit, progress_attr).num_steps_completed
+    if state.entry_point == EntryPoint.FIT:
+        total += getattr(unit, other_attr).num_steps_completed
+    return total

@@ -3,8 +3,8 @@
 import torch
 
 from torchtnt.framework.callback import Callback
-from torchtnt.framework.callbacks._callback_utils import check_int
-from torchtnt.framework.state import EntryPoint, State
+from torchtnt.framework.callbacks._callback_utils import check_int, shared_step_count
+from torchtnt.framework.state import State
 from torchtnt.framework.unit import TEvalUnit, TPredictUnit, TTrainUnit
 
 __all__ = ["EmptyCudaCache"]
@@ -32,17 +32,11 @@ class EmptyCudaCache(Callback):
 
     def on_train_step_end(self, state: State, unit: TTrainUnit) -> None:
         """Empty the cache when the train (+ eval, in ``fit``) step count hits the interval."""
-        total = unit.train_progress.num_steps_completed
-        if state.entry_point == EntryPoint.FIT:
-            total += unit.eval_progress.num_steps_completed
-        self._maybe_empty(total)
+        self._maybe_empty(shared_step_count(state, unit, "train_progress", "eval_progress"))
 
     def on_eval_step_end(self, state: State, unit: TEvalUnit) -> None:
         """Empty the cache when the eval (+ train, in ``fit``) step count hits the interval."""
-        total = unit.eval_progress.num_steps_completed
-        if state.entry_point == EntryPoint.FIT:
-            total += unit.train_progress.num_steps_completed
-        self._maybe_empty(total)
+        self._maybe_empty(shared_step_count(state, unit, "eval_progress", "train_progress"))
 
     def on_predict_step_end(self, state: State, unit: TPredictUnit) -> None:
         """Empty the cache when the predict step count hits the interval."""

@@ -3,7 +3,7 @@
 import gc
 
 from torchtnt.framework.callback import Callback
-from torchtnt.framework.callbacks._callback_utils import check_int
+from torchtnt.framework.callbacks._callback_utils import check_int, shared_step_count
 from torchtnt.framework.state import EntryPoint, State
 from torchtnt.framework.unit import TEvalUnit, TPredictUnit, TTrainUnit
 
@@ -39,10 +39,7 @@ class GarbageCollector(Callback):
 
     def on_train_step_end(self, state: State, unit: TTrainUnit) -> None:
         """Collect young objects; do a full collection every ``step_interval`` steps."""
-        total = unit.train_progress.num_steps_completed
-        if state.entry_point == EntryPoint.FIT:
-            total += unit.eval_progress.num_steps_completed
-        self._collect(total)
+        self._collect(shared_step_count(state, unit, "train_progress", "eval_progress"))
 
     def on_train_end(self, state: State, unit: TTrainUnit) -> None:
         """Turn automatic collection back on."""
@@ -55,10 +52,7 @@ class GarbageCollector(Callback):
 
     def on_eval_step_end(self, state: State, unit: TEvalUnit) -> None:
         """Collect young objects; do a full collection every ``step_interval`` steps."""
-        total = unit.eval_progress.num_steps_completed
-        if state.entry_point == EntryPoint.FIT:
-            total += unit.train_progress.num_steps_completed
-        self._collect(total)
+        self._collect(shared_step_count(state, unit, "eval_progress", "train_progress"))
 
     def on_eval_end(self, state: State, unit: TEvalUnit) -> None:
         """Turn automatic collection back on (in ``fit``, training's end does it)."""
