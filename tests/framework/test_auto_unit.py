@@ -5,6 +5,7 @@ DDP/FSDP2 checks are in test_auto_unit_distributed.py, CUDA ones in test_auto_un
 
 import copy
 import logging
+import sys
 from typing import Any, List, Optional, Tuple
 
 import pytest
@@ -380,6 +381,23 @@ def test_detect_anomaly_reports_nan_gradient_from_backward() -> None:
     unit = NaNGrad(module=make_linear(), device=CPU, detect_anomaly=True)
     with pytest.raises(RuntimeError, match=r"backward pass of train step 0 .*SqrtBackward0"):
         train(unit, make_batches(2), max_epochs=1)
+
+
+def test_detect_anomaly_lets_other_errors_through_unchanged() -> None:
+    oom = torch.OutOfMemoryError("out of memory (simulated)")
+
+    class OutOfMemory(RegressionUnit):
+        def compute_loss(self, state: State, data: Batch) -> Tuple[torch.Tensor, Any]:
+            raise oom
+
+    unit = OutOfMemory(module=make_linear(), device=CPU, detect_anomaly=True)
+    with pytest.raises(torch.OutOfMemoryError) as caught:
+        train(unit, make_batches(2), max_epochs=1)
+    assert caught.value is oom  # the same object: handlers catching OOM still work
+    if sys.version_info >= (3, 11):
+        assert caught.value.__notes__ == [
+            "(raised with detect_anomaly=True in train step 0 (0-based; epoch 0, step 0 in epoch))"
+        ]
 
 
 def test_detect_anomaly_is_dropped_with_torch_compile(caplog: pytest.LogCaptureFixture) -> None:

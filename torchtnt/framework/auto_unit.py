@@ -479,9 +479,16 @@ class AutoUnit(
             except RuntimeError as err:
                 if isinstance(err, _AnomalyError):
                     raise
-                raise _AnomalyError(
-                    f"detect_anomaly: anomaly in the backward pass of {self._step_name()}: {err}"
-                ) from err
+                if _BACKWARD_NAN_MESSAGE in str(err):
+                    raise _AnomalyError(
+                        f"detect_anomaly: anomaly in the backward pass of {self._step_name()}: "
+                        f"{err}"
+                    ) from err
+                # Any other error (a shape bug, an out-of-memory error) keeps its type, so
+                # code catching it still does; the note only says where it happened.
+                if hasattr(err, "add_note"):  # Python 3.11+
+                    err.add_note(f"(raised with detect_anomaly=True in {self._step_name()})")
+                raise
         with self._anomaly_context():
             return self._forward_backward_body(state, data, check_loss=False)
 
@@ -665,6 +672,10 @@ class AutoUnit(
 
 class _AnomalyError(RuntimeError):
     """Raised by ``detect_anomaly=True`` with the failing step named in the message."""
+
+
+# What autograd's anomaly mode says when a backward function produced NaN.
+_BACKWARD_NAN_MESSAGE = "returned nan values"
 
 
 # The hook as defined here, kept aside so that a patched class attribute (a test's mock)
