@@ -179,6 +179,7 @@ def run_epoch(state: State, unit: Any, handler: CallbackHandler, phase: _Phase) 
 
     steps_before = progress.num_steps_completed_in_epoch
     reached_end = _run_steps(state, unit, handler, phase, phase_state, data_iter, every_n_steps)
+    phase_state._data_exhausted = reached_end
 
     if phase is TRAIN:
         _log.info(

@@ -111,6 +111,8 @@ class PhaseState(Generic[TData, TStepOutput]):
         self._evaluate_every_n_steps = evaluate_every_n_steps
         self._evaluate_every_n_epochs = evaluate_every_n_epochs
         self._step_output: Optional[TStepOutput] = None
+        # Whether the last epoch ended because the data ran out (not on a step limit).
+        self._data_exhausted = False
         self._iteration_timer = BoundedTimer(cuda_sync=False, lower_bound=1_000, upper_bound=5_000)
 
     @property

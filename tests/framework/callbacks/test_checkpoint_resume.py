@@ -62,6 +62,74 @@ def test_resume_mid_epoch_is_bit_exact(tmp_path: Path, stop_at: int) -> None:
     kit.assert_states_equal(kit.states_of(resumed), kit.states_of(reference))
 
 
+def _plain_dataloader() -> Any:
+    """The kit's data in torch's own DataLoader: its shuffle draws from the global RNG
+    when each epoch's iterator is made."""
+    stateful = kit.make_dataloader()
+    return torch.utils.data.DataLoader(stateful.dataset, batch_size=kit.BATCH_SIZE, shuffle=True)
+
+
+@pytest.mark.parametrize("make_dl", [kit.make_dataloader, _plain_dataloader])
+@pytest.mark.parametrize("unit_cls", [kit.RNGTrainUnit, kit.RNGAutoUnit])
+def test_resume_from_an_epoch_end_checkpoint_is_bit_exact(
+    tmp_path: Path, unit_cls: Any, make_dl: Callable[[], Any]
+) -> None:
+    """The next epoch's iterator draws random numbers (the shuffle, the base seed): the
+    restored RNG states must be in place before it is made, not only before the fetch."""
+    kit.seed_all(0)
+    reference = unit_cls()
+    train(reference, make_dl(), max_steps=TOTAL)
+
+    kit.seed_all(0)
+    first = unit_cls()
+    cb = DistributedCheckpointSaver(str(tmp_path), save_every_n_epochs=1)
+    train(first, make_dl(), max_epochs=1, callbacks=[cb])
+    assert os.listdir(tmp_path) == ["epoch_1_train_step_5"]
+
+    kit.seed_all(99)
+    resumed = unit_cls()
+    dataloader = make_dl()
+    assert DistributedCheckpointSaver.restore_from_latest(
+        str(tmp_path), resumed, train_dataloader=dataloader
+    )
+    train(
+        resumed, dataloader, max_steps=TOTAL, callbacks=[DistributedCheckpointSaver(str(tmp_path))]
+    )
+    assert first.losses + resumed.losses == reference.losses
+    assert first.batches + resumed.batches == reference.batches
+    kit.assert_states_equal(kit.states_of(resumed), kit.states_of(reference))
+
+
+def test_fit_resume_from_an_eval_epoch_end_checkpoint_is_bit_exact(tmp_path: Path) -> None:
+    """Both dataloaders were saved between epochs; their next iterators must draw exactly
+    the random numbers the uninterrupted run's drew."""
+    from torchtnt.framework.fit import fit
+
+    def run(unit: Any, train_dl: Any, eval_dl: Any, callbacks: List[Any], **limit: Any) -> None:
+        fit(unit, train_dl, eval_dl, evaluate_every_n_epochs=1, callbacks=callbacks, **limit)
+
+    kit.seed_all(0)
+    reference = kit.RNGFitUnit()
+    run(reference, kit.make_dataloader(), kit.make_eval_dataloader(), [], max_steps=TOTAL)
+
+    kit.seed_all(0)
+    first = kit.RNGFitUnit()
+    cb = DistributedCheckpointSaver(str(tmp_path), save_every_n_eval_epochs=1)
+    run(first, kit.make_dataloader(), kit.make_eval_dataloader(), [cb], max_epochs=1)
+    assert os.listdir(tmp_path) == ["epoch_1_train_step_5_eval_step_3"]
+
+    kit.seed_all(99)
+    resumed = kit.RNGFitUnit()
+    train_dl, eval_dl = kit.make_dataloader(), kit.make_eval_dataloader()
+    assert DistributedCheckpointSaver.restore_from_latest(
+        str(tmp_path), resumed, train_dataloader=train_dl, eval_dataloader=eval_dl
+    )
+    run(resumed, train_dl, eval_dl, [DistributedCheckpointSaver(str(tmp_path))], max_steps=TOTAL)
+    assert first.losses + resumed.losses == reference.losses
+    assert first.eval_batches + resumed.eval_batches == reference.eval_batches
+    kit.assert_states_equal(kit.states_of(resumed), kit.states_of(reference))
+
+
 def test_resume_after_exception_repeats_lost_steps_exactly(tmp_path: Path) -> None:
     reference = _uninterrupted(kit.RNGTrainUnit)
     kit.seed_all(0)

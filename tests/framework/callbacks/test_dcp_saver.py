@@ -123,6 +123,49 @@ def test_missing_part_is_a_clear_error_and_changes_nothing(tmp_path: Path) -> No
         DistributedCheckpointSaver.restore(str(tmp_path / "nothing_here"), unit)
 
 
+class AdamUnit(SchedUnit):
+    """Adam (whose state counts steps) and a scheduler (which has an ``.optimizer`` too)."""
+
+    def __init__(self) -> None:
+        super().__init__(2)
+        self.optimizer = torch.optim.Adam(self.module.parameters(), lr=0.1)
+        self.lr_scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=1)
+
+
+def test_restore_leaves_an_optimizer_it_does_not_restore_untouched(tmp_path: Path) -> None:
+    cb = DistributedCheckpointSaver(str(tmp_path))
+    train(AdamUnit(), generate_random_dataloader(4, 2, 2), max_epochs=1, callbacks=[cb])
+    fresh = AdamUnit()
+    options = RestoreOptions(restore_optimizers=False)
+    DistributedCheckpointSaver.restore(
+        str(tmp_path / "epoch_1_train_step_2"), fresh, restore_options=options
+    )
+    assert fresh.optimizer.state == {}  # still a fresh Adam: its first step is a full one
+    assert fresh.lr_scheduler.last_epoch == 2 and fresh.train_progress.num_steps_completed == 2
+
+
+@pytest.mark.parametrize("where", ["missing", "empty", "incomplete", "parent"])
+def test_a_failed_restore_changes_nothing_in_the_unit(tmp_path: Path, where: str) -> None:
+    cb = DistributedCheckpointSaver(str(tmp_path / "run"))
+    train(AdamUnit(), generate_random_dataloader(4, 2, 2), max_epochs=1, callbacks=[cb])
+    incomplete = tmp_path / "run" / "epoch_0_train_step_1"
+    incomplete.mkdir()
+    (tmp_path / "empty").mkdir()
+    path = {
+        "missing": tmp_path / "nothing_here",
+        "empty": tmp_path / "empty",
+        "incomplete": incomplete,
+        "parent": tmp_path / "run",
+    }[where]
+    unit = AdamUnit()
+    before = _weights(unit)
+    with pytest.raises(FileNotFoundError, match="not a complete checkpoint"):
+        DistributedCheckpointSaver.restore(str(path), unit)
+    assert unit.optimizer.state == {}
+    assert all(torch.equal(unit.module.state_dict()[k], v) for k, v in before.items())
+    assert unit.train_progress.num_steps_completed == 0
+
+
 def test_eval_checkpoint_restores_progress_only(tmp_path: Path) -> None:
     unit = DummyEvalUnit(2)
     evaluate(

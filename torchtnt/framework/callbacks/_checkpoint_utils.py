@@ -122,6 +122,23 @@ def _prepare_app_state_for_checkpoint(
     return app_state
 
 
+def _add_train_dataloader_between_epochs(
+    state: State, unit: AppStateMixin, app_state: Dict[str, Any]
+) -> None:
+    """At a train epoch boundary reached by running out of data, add the stateful train
+    dataloader to ``app_state``: the next epoch's order can depend on its state (a shuffling
+    sampler's generator), which a fresh dataloader would not reproduce on resume."""
+    train_state = state.train_state
+    if (
+        state.entry_point in (EntryPoint.TRAIN, EntryPoint.FIT)
+        and train_state is not None
+        and train_state._data_exhausted
+        and isinstance(train_state.dataloader, Stateful)
+        and unit.train_progress.num_steps_completed_in_epoch == 0  # type: ignore[attr-defined]
+    ):
+        app_state.setdefault(_TRAIN_DL_STATE_KEY, train_state.dataloader)
+
+
 def _prepare_app_state_for_restore(
     unit: AppStateMixin, restore_options: RestoreOptions
 ) -> Dict[str, Any]:

@@ -229,6 +229,10 @@ class BaseCheckpointer(Callback, metaclass=abc.ABCMeta):
         self._start_run()
         self._checkpoint_manager.prune_surplus_checkpoints()
 
+    def on_train_dataloader_iter_creation_start(self, state: State, unit: TTrainUnit) -> None:
+        """At an epoch boundary, put restored RNG states back before the iterator draws."""
+        self._before_iter_creation(state, unit)
+
     def on_train_get_next_batch_start(self, state: State, unit: TTrainUnit) -> None:
         """Re-apply restored RNG states; capture the dataloader before a prefetch."""
         self._before_fetch(state, unit)
@@ -265,6 +269,10 @@ class BaseCheckpointer(Callback, metaclass=abc.ABCMeta):
             self._start_run()
             self._disable_ranking_and_retention("evaluate")
 
+    def on_eval_dataloader_iter_creation_start(self, state: State, unit: TEvalUnit) -> None:
+        """At an epoch boundary, put restored RNG states back before the iterator draws."""
+        self._before_iter_creation(state, unit)
+
     def on_eval_get_next_batch_start(self, state: State, unit: TEvalUnit) -> None:
         """Re-apply restored RNG states; capture the dataloader before a prefetch."""
         self._before_fetch(state, unit)
@@ -299,6 +307,10 @@ class BaseCheckpointer(Callback, metaclass=abc.ABCMeta):
         """Turn off best-checkpoint ranking and retention for prediction."""
         self._start_run()
         self._disable_ranking_and_retention("predict")
+
+    def on_predict_dataloader_iter_creation_start(self, state: State, unit: TPredictUnit) -> None:
+        """At an epoch boundary, put restored RNG states back before the iterator draws."""
+        self._before_iter_creation(state, unit)
 
     def on_predict_get_next_batch_start(self, state: State, unit: TPredictUnit) -> None:
         """Re-apply restored RNG states; capture the dataloader before a prefetch."""
@@ -483,6 +495,15 @@ class BaseCheckpointer(Callback, metaclass=abc.ABCMeta):
 
     def _wait_for_pending_save(self) -> None:
         """Block until a save running in the background is complete (no-op by default)."""
+
+    def _before_iter_creation(self, state: State, unit: AppStateMixin) -> None:
+        # A checkpoint taken at an epoch end is followed, in the run that wrote it, by the
+        # next epoch's iterator, whose creation draws random numbers (shuffle order, worker
+        # seeds): restored RNG states go back before it. Mid-epoch the iterator is remade
+        # without drawing (see the loop) and the states wait for the next fetch.
+        progress = unit.tracked_progress().get(f"{state.active_phase}_progress")
+        if progress is not None and progress.num_steps_completed_in_epoch == 0:
+            _apply_pending_rng_state(unit)
 
     def _before_fetch(self, state: State, unit: AppStateMixin) -> None:
         _apply_pending_rng_state(unit)

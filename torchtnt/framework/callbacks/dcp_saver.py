@@ -30,6 +30,7 @@ from torchtnt.framework.callbacks._checkpoint_utils import (
     _PREDICT_PROGRESS_STATE_KEY,
     _RNG_STATE_KEY,
     _TRAIN_PROGRESS_STATE_KEY,
+    _add_train_dataloader_between_epochs,
     _advance_stateful_dataloader,
     _apply_pending_rng_state,
     _FrozenState,
@@ -185,7 +186,8 @@ class DistributedCheckpointSaver(BaseCheckpointer):
         app_state = _prepare_app_state_for_checkpoint(state, unit, intra_epoch)
         if intra_epoch:
             self._use_dataloader_snapshots(state, unit, app_state)
-            _separate_dataloader_states_per_rank(app_state)
+        _add_train_dataloader_between_epochs(state, unit, app_state)
+        _separate_dataloader_states_per_rank(app_state)
         if _RNG_STATE_KEY not in app_state:
             app_state[_RNG_STATE_KEY] = _RNGStates(_global_rank())
         planner = planner if planner is not None else DefaultSavePlanner()
@@ -357,7 +359,7 @@ class DistributedCheckpointSaver(BaseCheckpointer):
             storage_reader = FsspecReader(checkpoint_id)
         if planner is None:
             planner = DefaultLoadPlanner(allow_partial_load=not restore_options.strict)
-        saved_keys = _read_saved_keys(storage_reader)
+        saved_keys = _read_saved_keys(storage_reader, checkpoint_id)
         if saved_keys is not None and restore_options.strict:
             _check_requested_parts(checkpoint_id, unit, app_state, saved_keys, restore_options)
         dataloaders = {
@@ -367,25 +369,23 @@ class DistributedCheckpointSaver(BaseCheckpointer):
         }
         _add_dataloaders(app_state, dataloaders, saved_keys)
         offsets = _add_extras(app_state, unit, saved_keys, restore_options)
+        if saved_keys is None:
+            # Raised before anything below touches the unit (optimizer states included).
+            raise FileNotFoundError(
+                f"{checkpoint_id!r} is not a complete checkpoint: its {_METADATA_FNAME!r} "
+                "file could not be read (wrong path, or the save was interrupted)."
+            )
         if restore_options.init_optim_states:
-            _init_optimizers(app_state)
+            _init_optimizers(app_state, unit)
         with get_or_create_gloo_pg(candidate_pg=process_group) as pg, _single_process_quiet():
-            try:
-                dcp.load(
-                    {"app_state": MultiStateful(app_state)},
-                    checkpoint_id=checkpoint_id,
-                    storage_reader=storage_reader,
-                    planner=planner,
-                    process_group=pg,
-                )
-            except (Exception, CheckpointException) as e:
-                if saved_keys is None:
-                    raise FileNotFoundError(
-                        f"{checkpoint_id!r} is not a complete checkpoint: its "
-                        f"{_METADATA_FNAME!r} file could not be read (wrong path, or the save "
-                        "was interrupted)."
-                    ) from e
-                raise
+            dcp.load(
+                {"app_state": MultiStateful(app_state)},
+                checkpoint_id=checkpoint_id,
+                storage_reader=storage_reader,
+                planner=planner,
+                process_group=pg,
+            )
+        _settle_between_epochs(unit, app_state, dataloaders)
         if offsets is not None:
             for key, count in offsets.state_dict().items():
                 if key in app_state and dataloaders.get(key) is not None:
@@ -439,9 +439,10 @@ def _skip_weights_for_non_train_checkpoint(checkpoint_id: str, options: RestoreO
         options.restore_lr_schedulers = False
 
 
-def _read_saved_keys(storage_reader: StorageReader) -> Optional[Set[str]]:
+def _read_saved_keys(storage_reader: StorageReader, checkpoint_id: str) -> Optional[Set[str]]:
     """Flattened keys stored in the checkpoint, or None if its metadata cannot be read."""
     try:
+        storage_reader.reset(checkpoint_id)  # as dcp.load does: a reader may lack the path
         metadata = storage_reader.read_metadata()
         return set(metadata.state_dict_metadata)
     except Exception:
@@ -550,8 +551,39 @@ def _add_extras(
     return offsets
 
 
-def _init_optimizers(app_state: Dict[str, Any]) -> None:
-    for value in app_state.values():
+def _settle_between_epochs(
+    unit: AppStateMixin, app_state: Dict[str, Any], dataloaders: Dict[str, Any]
+) -> None:
+    """After restoring a dataloader saved between epochs, bring it to where the saving run's
+    was: holding its finished iterator. The next ``iter()`` then makes exactly one new
+    iterator, drawing the same random numbers as that run did; a torchdata
+    ``StatefulDataLoader`` would otherwise make two (the restored one, then a fresh one)."""
+    progress_of = {
+        _PHASE_DL_STATE_KEY_MAPPING[Phase.TRAIN]: _TRAIN_PROGRESS_STATE_KEY,
+        _PHASE_DL_STATE_KEY_MAPPING[Phase.EVALUATE]: _EVAL_PROGRESS_STATE_KEY,
+        _PHASE_DL_STATE_KEY_MAPPING[Phase.PREDICT]: _PREDICT_PROGRESS_STATE_KEY,
+    }
+    tracked = unit.tracked_progress()
+    for key, dataloader in dataloaders.items():
+        progress = tracked.get(progress_of[key])
+        if (
+            key in app_state
+            and isinstance(dataloader, Stateful)
+            and progress is not None
+            and progress.num_steps_completed_in_epoch == 0
+        ):
+            with torch.random.fork_rng(devices=[]):
+                dataloader.state_dict()  # materializes the restored iterator
+
+
+def _init_optimizers(app_state: Dict[str, Any], unit: AppStateMixin) -> None:
+    """Give the optimizers being restored their (empty) state tensors, which DCP loads into.
+
+    Only the unit's optimizers still in ``app_state`` (or the optimizer inside a wrapper);
+    an LR scheduler also has an ``.optimizer`` but must not make restore touch it.
+    """
+    for key in unit.tracked_optimizers():
+        value = app_state.get(key)
         optimizer = getattr(value, "optimizer", value)
         if isinstance(optimizer, torch.optim.Optimizer):
             _init_optim_state(optimizer)
