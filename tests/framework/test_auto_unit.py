@@ -435,6 +435,35 @@ def test_prefetch_carries_the_fetched_batch_into_the_next_epoch(
     assert [int(x[0, 0]) for x in unit.seen] == expected
 
 
+def test_an_epoch_cut_at_the_end_of_the_data_is_followed_by_a_full_epoch() -> None:
+    # The read-ahead found the end of the data while the step limit ended the epoch: that
+    # end belongs to the old iterator, and the next epoch still runs all its steps.
+    unit = RegressionUnit(module=make_linear(), device=CPU)
+    train(unit, marked_batches(4), max_epochs=3, max_steps_per_epoch=4)
+    assert [int(x[0, 0]) for x in unit.seen] == [0, 1, 2, 3] * 3
+    assert unit.train_progress.num_steps_completed == 12
+
+
+def test_evaluation_inside_fit_does_not_flush_gradient_accumulation() -> None:
+    # Each evaluation reads its 2 batches ahead to the end; that must not make the next
+    # train step look like the last batch of the train data (an extra optimizer step),
+    # nor leave the following evaluation without data.
+    unit = RegressionUnit(
+        module=make_linear(), device=CPU, gradient_accumulation_steps=4, clip_grad_norm=1e6
+    )
+    fit(
+        unit,
+        make_batches(8),
+        marked_batches(2),
+        max_epochs=1,
+        evaluate_every_n_steps=2,
+        evaluate_every_n_epochs=None,
+        max_eval_steps_per_epoch=2,
+    )
+    assert [step for step, r in unit.results if r.total_grad_norm is not None] == [3, 7]
+    assert unit.eval_progress.num_steps_completed == 8  # 4 evaluations of 2 steps
+
+
 def test_prefetch_runs_each_phase_to_the_end_of_its_data() -> None:
     unit = RegressionUnit(module=make_linear(), device=CPU)
     fit(unit, marked_batches(3), marked_batches(2), max_epochs=2)

@@ -190,6 +190,8 @@ class _AutoUnitMixin(Generic[TData]):
             self._prefetch_stream = None
         self._phase_to_next_batch: Dict[ActivePhase, Optional[TData]] = {}
         self._phase_to_prefetched: Dict[ActivePhase, bool] = {}
+        # The epoch in which a phase's iterator ran out (its stored batch is None).
+        self._phase_to_end_epoch: Dict[ActivePhase, int] = {}
         self._is_last_batch = False
 
     def move_data_to_device(self, state: State, data: TData, non_blocking: bool) -> TData:
@@ -235,12 +237,39 @@ class _AutoUnitMixin(Generic[TData]):
                 torch.cuda.current_stream().wait_stream(self._prefetch_stream)
         if batch is None:
             # The iterator is exhausted; the next epoch starts prefetching afresh.
-            del self._phase_to_next_batch[phase]
-            self._phase_to_prefetched[phase] = False
-            self._is_last_batch = False
-            raise StopIteration
+            self._forget_end_of_data(phase)
+            if not self._ran_out_in_earlier_epoch(phase):
+                raise StopIteration
+            # The end was read ahead while the last epoch stopped on a step limit: it
+            # belongs to that epoch's iterator, not to this one (which would otherwise
+            # yield an empty epoch).
+            return self._get_next_batch(state, data_iter)
         self._prefetch_next_batch(state, data_iter, phase, first=False)
         return batch
+
+    def _forget_end_of_data(self, phase: ActivePhase) -> None:
+        del self._phase_to_next_batch[phase]
+        self._phase_to_prefetched[phase] = False
+        if phase == ActivePhase.TRAIN:
+            self._is_last_batch = False
+
+    def _ran_out_in_earlier_epoch(self, phase: ActivePhase) -> bool:
+        ended_in = self._phase_to_end_epoch.pop(phase, None)
+        return ended_in is not None and ended_in < self._epochs_completed(phase)
+
+    def _epochs_completed(self, phase: ActivePhase) -> int:
+        progress = getattr(self, f"{phase}_progress", None)
+        return progress.num_epochs_completed if progress is not None else 0
+
+    def _holds_prefetched_batch(self, phase: ActivePhase) -> bool:
+        """Whether the next fetch of ``phase`` returns what was read ahead (a batch, or the
+        end of the current epoch's data) instead of reading two batches."""
+        if not self._phase_to_prefetched.get(phase, False):
+            return False
+        if self._phase_to_next_batch.get(phase, _NOT_FETCHED) is not None:
+            return True
+        ended_in = self._phase_to_end_epoch.get(phase)
+        return ended_in is None or ended_in >= self._epochs_completed(phase)
 
     def _next_from(self, state: State, data_iter: Iterator[TData]) -> TData:
         if state._timer is None and not _autograd_profiler._is_profiler_enabled:
@@ -261,7 +290,9 @@ class _AutoUnitMixin(Generic[TData]):
             next_batch = next(data_iter) if untimed else self._next_from(state, data_iter)
         except StopIteration:
             self._phase_to_next_batch[phase] = None
-            self._is_last_batch = True
+            self._phase_to_end_epoch[phase] = self._epochs_completed(phase)
+            if phase == ActivePhase.TRAIN:  # the flag drives gradient accumulation only
+                self._is_last_batch = True
             return
         prefetch_stream = self._prefetch_stream
         if untimed:

@@ -514,7 +514,8 @@ class BaseCheckpointer(Callback, metaclass=abc.ABCMeta):
         if not isinstance(dataloader, Stateful):
             return
         progress = unit.tracked_progress()[f"{phase}_progress"]
-        prefetched = getattr(unit, "_phase_to_prefetched", {}).get(phase, False)
+        holds_prefetched = getattr(unit, "_holds_prefetched_batch", None)
+        prefetched = holds_prefetched is not None and holds_prefetched(phase)
         # Not yet prefetched: the fetch reads this step's batch *and* the next one, so the
         # captured position is one batch behind the step's end; restore skips that batch.
         self._dl_snapshots[phase] = (
