@@ -14,6 +14,7 @@ from tests.framework.test_auto_unit import (
     make_batches,
     reference_sgd,
 )
+from torchtnt.framework.auto_unit import SWAParams
 from torchtnt.framework.train import train
 from torchtnt.utils.distributed import spawn_multi_process
 from torchtnt.utils.prepare_module import FSDP2Strategy, _is_fsdp2_module
@@ -97,6 +98,22 @@ def _distributed_checks() -> Dict[str, Any]:
     out["per_layer_norm_type"] = type(per_layer.results[0][1].total_grad_norm).__name__
     out["per_layer_params"] = flat_params(per_layer.module)
 
+    # Weight averaging: under FSDP2 (named by a string) the average is kept in a copy
+    # sharded like the model, and equals the DDP run's average.
+    ema = SWAParams(
+        warmup_steps_or_epochs=0,
+        step_or_epoch_update_freq=1,
+        averaging_method="ema",
+        ema_decay=0.5,
+    )
+    for name in ("ddp", "fsdp2"):
+        averaged = RegressionUnit(
+            module=make_mlp(), device=CPU, strategy=name, step_lr_interval="step", swa_params=ema
+        )
+        train(averaged, rank_batches(rank), max_epochs=1)
+        out[f"{name}_swa"] = flat_params(averaged.swa_model.module)
+        out[f"{name}_swa_params"] = flat_params(averaged.module)
+
     # detect_anomaly under DDP names the step too.
     nan_unit = NaNAtStep(
         nan_step=1, module=make_mlp(), device=CPU, strategy="ddp", detect_anomaly=True
@@ -152,3 +169,7 @@ def test_ddp_and_fsdp2_on_two_gloo_ranks() -> None:
 
     for r in (r0, r1):
         assert r["nan_error"] is not None and "train step 1 (0-based" in r["nan_error"]
+
+    torch.testing.assert_close(r0["fsdp2_swa"], r0["ddp_swa"], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(r1["fsdp2_swa"], r0["fsdp2_swa"], rtol=0, atol=0)
+    assert not torch.allclose(r0["fsdp2_swa"], r0["fsdp2_swa_params"])  # an average

@@ -42,13 +42,16 @@ from torchtnt.utils.precision import (
 )
 from torchtnt.utils.prepare_module import (
     ActivationCheckpointParams,
+    FSDP2Strategy,
     FSDPStrategy,
     Strategy,
     TorchCompileParams,
     _fsdp_namespace,
     _is_fsdp1_module,
     _is_fsdp2_module,
+    convert_str_to_strategy,
     prepare_fsdp,
+    prepare_fsdp2,
     prepare_module,
 )
 from torchtnt.utils.swa import AveragedModel
@@ -247,7 +250,7 @@ class AutoUnit(
         self.swa_params = swa_params
         self.swa_model: Optional[AveragedModel] = None
         if swa_params is not None and training:
-            self.swa_model = self._build_swa_model(module, strategy, swa_params)
+            self.swa_model = self._build_swa_model(module, strategy, swa_params, global_mesh)
 
         self.module: torch.nn.Module = prepare_module(
             module,
@@ -296,13 +299,22 @@ class AutoUnit(
         module: torch.nn.Module,
         strategy: Optional[Union[Strategy, str]],
         swa_params: SWAParams,
+        global_mesh: Optional[Any],
     ) -> AveragedModel:
         # The average is taken from the module before it is wrapped, so its state-dict keys
-        # are the plain ones; FSDP1 needs a sharded copy to average sharded parameters.
+        # are the plain ones. Sharded training needs a copy sharded the same way, so that
+        # each rank averages its own shards (a name such as "fsdp" counts as its strategy).
+        if isinstance(strategy, str):
+            strategy = convert_str_to_strategy(strategy)
         skip_deepcopy = False
         module_for_swa = module
         if isinstance(strategy, FSDPStrategy):
             module_for_swa = prepare_fsdp(copy.deepcopy(module), self.device, strategy)
+            skip_deepcopy = True
+        elif isinstance(strategy, FSDP2Strategy):
+            module_for_swa = prepare_fsdp2(
+                copy.deepcopy(module), self.device, strategy, global_mesh=global_mesh
+            )
             skip_deepcopy = True
         return AveragedModel(
             module_for_swa,
