@@ -187,11 +187,23 @@ def test_module_reassignment_warns_and_aliasing_logs_error(
             r"^enable_loss_parallel is only supported with TPStrategy$",
         ),
         (
-            {"clip_grad_norm": 0.0},
+            {"clip_grad_norm": -0.5},
             ValueError,
-            r"clip_grad_norm=0.0 is invalid: expected a number > 0",
+            r"clip_grad_norm=-0.5 is invalid: expected a number >= 0 \(0 or None: no clipping\)",
         ),
         ({"clip_grad_value": -1.0}, ValueError, r"clip_grad_value=-1.0 is invalid"),
+        ({"clip_grad_norm": float("nan")}, ValueError, r"clip_grad_norm=nan is invalid"),
+        ({"clip_grad_norm": "1.0"}, TypeError, r"clip_grad_norm='1.0' is invalid: expected a"),
+        (
+            {"gradient_accumulation_steps": "2"},
+            TypeError,
+            r"gradient_accumulation_steps='2' is invalid: expected an int > 0",
+        ),
+        ({"gradient_accumulation_steps": 2.5}, TypeError, r"gradient_accumulation_steps=2.5"),
+        ({"gradient_accumulation_steps": True}, TypeError, r"gradient_accumulation_steps=True"),
+        ({"swa_params": {"ema_decay": 0.9}}, TypeError, r"swa_params=.* expected a SWAParams"),
+        ({"device": 3.0}, TypeError, r"device=3.0 is invalid: expected a torch.device"),
+        ({"device": "gpu"}, ValueError, r"device='gpu' is invalid"),
         ({"step_lr_interval": "batch"}, ValueError, r"step_lr_interval='batch' is invalid"),
         ({"swa_params": SWAParams(0, 0)}, ValueError, r"step_or_epoch_update_freq=0"),
         ({"swa_params": SWAParams(-1, 1)}, ValueError, r"warmup_steps_or_epochs=-1"),
@@ -213,7 +225,7 @@ def test_bad_arguments_fail_at_construction(kwargs: Any, error: type, match: str
     module = make_linear()
     before = flat_params(module)
     with pytest.raises(error, match=match):
-        RegressionUnit(module=module, device=CPU, **kwargs)
+        RegressionUnit(**{"module": module, "device": CPU, **kwargs})
     assert torch.equal(flat_params(module), before)
 
 
@@ -398,6 +410,32 @@ def test_detect_anomaly_lets_other_errors_through_unchanged() -> None:
         assert caught.value.__notes__ == [
             "(raised with detect_anomaly=True in train step 0 (0-based; epoch 0, step 0 in epoch))"
         ]
+
+
+def test_a_unit_built_without_training_cannot_train_but_can_evaluate() -> None:
+    unit = RegressionUnit(module=make_linear(), device=CPU, training=False)
+    with pytest.raises(ValueError, match=r"train_unit=.* was built with training=False"):
+        train(unit, make_batches(2), max_epochs=1)
+    with pytest.raises(ValueError, match=r"unit=.* was built with training=False"):
+        fit(unit, make_batches(2), make_batches(1), max_epochs=1)
+    assert unit.train_progress.num_steps_completed == 0 and unit.seen == []
+    evaluate(unit, make_batches(2))
+    assert unit.eval_progress.num_steps_completed == 2
+
+
+def test_module_must_be_a_module() -> None:
+    with pytest.raises(TypeError, match=r"module=None is invalid: expected a torch.nn.Module"):
+        RegressionUnit(module=None, device=CPU)
+
+
+def test_device_may_be_given_by_name_and_zero_clip_values_mean_no_clipping() -> None:
+    unit = RegressionUnit(module=make_linear(), device="cpu", clip_grad_norm=0, clip_grad_value=0)
+    assert unit.device == torch.device("cpu")
+    train(unit, make_batches(2), max_epochs=1)
+    assert [r.total_grad_norm for _, r in unit.results] == [None, None]
+    torch.testing.assert_close(
+        flat_params(unit.module), reference_sgd(make_linear(), make_batches(2), lr=0.1)
+    )
 
 
 def test_detect_anomaly_is_dropped_with_torch_compile(caplog: pytest.LogCaptureFixture) -> None:

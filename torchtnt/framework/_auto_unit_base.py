@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import numbers
 from dataclasses import dataclass
 from typing import (
     Any,
@@ -105,6 +106,21 @@ def _region(state: State, unit: object, suffix: str) -> ContextManager[Any]:
     return get_timing_context(state, f"{type(unit).__name__}.{suffix}")
 
 
+def _resolve_device(device: Optional[Union[torch.device, str, int]]) -> torch.device:
+    """``device``, or this process's device from the environment when None; a name such as
+    ``"cuda:1"`` (or a CUDA index) is accepted too."""
+    if device is None:
+        return init_from_env()
+    if isinstance(device, torch.device):
+        return device
+    if isinstance(device, (str, int)) and not isinstance(device, bool):
+        try:
+            return torch.device(device)
+        except RuntimeError as err:
+            raise ValueError(f"device={device!r} is invalid: {err}") from None
+    raise TypeError(f"device={device!r} is invalid: expected a torch.device, a name or None")
+
+
 def _resolve_precision(precision: Optional[Union[str, torch.dtype]]) -> Optional[torch.dtype]:
     if precision is None or isinstance(precision, torch.dtype):
         return precision
@@ -168,7 +184,9 @@ class _AutoUnitMixin(Generic[TData]):
         enable_prefetch: bool = True,
     ) -> None:
         super().__init__()
-        self.device: torch.device = device or init_from_env()
+        if not isinstance(module, torch.nn.Module):
+            raise TypeError(f"module={module!r} is invalid: expected a torch.nn.Module")
+        self.device: torch.device = _resolve_device(device)
         self.precision: Optional[torch.dtype] = _resolve_precision(precision)
         self.detect_anomaly = detect_anomaly
         if torch_compile_params is not None and not torch_compile_params.disable:
@@ -329,6 +347,13 @@ def _validate_auto_unit_args(
     swa_params: Optional[SWAParams],
     enable_loss_parallel: bool,
 ) -> None:
+    if isinstance(gradient_accumulation_steps, bool) or not isinstance(
+        gradient_accumulation_steps, numbers.Integral
+    ):
+        raise TypeError(
+            f"gradient_accumulation_steps={gradient_accumulation_steps!r} is invalid: expected "
+            "an int > 0"
+        )
     if gradient_accumulation_steps <= 0:
         raise ValueError(
             f"gradient_accumulation_steps must be > 0. Got {gradient_accumulation_steps}"
@@ -338,8 +363,17 @@ def _validate_auto_unit_args(
             f"step_lr_interval={step_lr_interval!r} is invalid: expected 'step' or 'epoch'"
         )
     for name, value in (("clip_grad_norm", clip_grad_norm), ("clip_grad_value", clip_grad_value)):
-        if value is not None and not value > 0:
-            raise ValueError(f"{name}={value} is invalid: expected a number > 0 or None")
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name}={value!r} is invalid: expected a number >= 0 or None")
+        # 0 turns clipping off, as in TorchTNT (which tests the value's truth).
+        if not value >= 0:
+            raise ValueError(
+                f"{name}={value} is invalid: expected a number >= 0 (0 or None: no clipping)"
+            )
+    if swa_params is not None and not isinstance(swa_params, SWAParams):
+        raise TypeError(f"swa_params={swa_params!r} is invalid: expected a SWAParams or None")
     if swa_params is not None:
         if swa_params.warmup_steps_or_epochs < 0:
             raise ValueError(

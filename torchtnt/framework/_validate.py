@@ -6,6 +6,7 @@ what is accepted, so a mistake fails at the door instead of an hour into trainin
 
 import collections.abc
 import numbers
+import sys
 from typing import Any, List, Optional
 from unittest.mock import NonCallableMock
 
@@ -20,6 +21,16 @@ def check_unit(name: str, unit: object, expected: type) -> None:
         raise TypeError(
             f"{name}={_describe(unit)} is invalid: expected an instance of {expected.__name__} "
             f"(subclass torchtnt.framework.unit.{expected.__name__} and implement its step)"
+        )
+
+
+def check_trainable(name: str, unit: object) -> None:
+    """Refuse to train an AutoUnit built with ``training=False`` (it has no optimizer)."""
+    auto_unit = sys.modules.get("torchtnt.framework.auto_unit")  # not imported: no AutoUnit
+    if auto_unit is not None and isinstance(unit, auto_unit.AutoUnit) and not unit.training:
+        raise ValueError(
+            f"{name}={_describe(unit)} was built with training=False, so it has no optimizer "
+            "to train with: build it with training=True (evaluate and predict work either way)"
         )
 
 

@@ -80,7 +80,7 @@ class AutoPredictUnit(_AutoUnitMixin[TData], PredictUnit[TData]):
 
     Args:
         module: the model; it is prepared with ``prepare_module`` and stored as ``module``.
-        device: the device; defaults to ``init_from_env()``.
+        device: the device (or its name); defaults to ``init_from_env()``.
         strategy: a Strategy or one of "ddp", "fsdp", "fsdp2", "noop".
         precision: "fp32", "fp16", "bf16" or a torch dtype (autocast).
         torch_compile_params: compile the module with these settings.
@@ -185,8 +185,9 @@ class AutoUnit(
         gradient_accumulation_steps: micro-batches per optimizer step (>= 1).
         detect_anomaly: run forward and backward under ``set_detect_anomaly``; when True, a
             non-finite loss or an anomaly in backward raises an error naming the step.
-        clip_grad_norm: clip the total gradient norm to this value (> 0).
-        clip_grad_value: clip each gradient element to ``[-value, value]`` (> 0).
+        clip_grad_norm: clip the total gradient norm to this value (0 or None: no clipping).
+        clip_grad_value: clip each gradient element to ``[-value, value]`` (0 or None: no
+            clipping).
         swa_params: keep a weight average (SWA or EMA) in ``swa_model``.
         torch_compile_params: compile the module with these settings.
         activation_checkpoint_params: apply activation checkpointing.
@@ -200,9 +201,12 @@ class AutoUnit(
         enable_loss_parallel: compute the loss under tensor-parallel ``loss_parallel``.
 
     Raises:
+        TypeError: for an argument of the wrong type (e.g. a ``module`` that is not an
+            ``nn.Module``, a non-int ``gradient_accumulation_steps``); the message names it.
         ValueError: for invalid arguments (each message names the argument and the accepted
             values), e.g. ``gradient_accumulation_steps <= 0``, an unknown precision or
-            strategy string, clip values <= 0, ``enable_loss_parallel`` without TPStrategy.
+            strategy string, negative clip values, ``enable_loss_parallel`` without
+            TPStrategy.
         RuntimeError: for a distributed strategy without an initialized process group.
     """
 

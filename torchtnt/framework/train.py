@@ -92,6 +92,7 @@ def _check_train_args(
 ) -> List[Callback]:
     """Check the training arguments shared by ``train`` and ``fit``; return the callbacks."""
     _validate.check_unit(unit_name, unit, TrainUnit)
+    _validate.check_trainable(unit_name, unit)
     _validate.check_dataloader(dataloader_name, dataloader)
     _validate.check_limit("max_epochs", max_epochs)
     _validate.check_limit("max_steps", max_steps)
