@@ -252,6 +252,24 @@ def test_revert_sync_batchnorm_preserves_parameters_and_outputs() -> None:
     assert revert_sync_batchnorm(linear) is linear
 
 
+def test_revert_sync_batchnorm_keeps_the_parameters_themselves() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.SyncBatchNorm(4)).double()
+    model[1].requires_grad_(False)  # a frozen norm layer
+    weight, bias = model[1].weight, model[1].bias
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    reverted = revert_sync_batchnorm(model).eval()
+    bn = reverted[1]
+    assert bn.weight is weight and bn.bias is bias  # the optimizer still updates these
+    assert {id(p) for p in optimizer.param_groups[0]["params"]} == {
+        id(p) for p in reverted.parameters()
+    }
+    assert bn.weight.dtype == torch.float64 and not bn.weight.requires_grad
+    assert reverted(torch.randn(3, 4, dtype=torch.float64)).dtype == torch.float64
+    # Moving to a device makes new parameters, keeping requires_grad.
+    moved = revert_sync_batchnorm(torch.nn.SyncBatchNorm(2).requires_grad_(False), "meta")
+    assert moved.weight.device.type == "meta" and not moved.weight.requires_grad
+
+
 def test_spawn_multi_process_rejects_empty_world() -> None:
     with pytest.raises(ValueError, match="world_size=0 is invalid"):
         spawn_multi_process(0, "gloo", print)

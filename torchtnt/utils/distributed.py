@@ -541,18 +541,27 @@ class _BatchNormXd(torch.nn.modules.batchnorm._BatchNorm):
         return
 
 
+def _parameter_on(
+    param: torch.nn.Parameter, device: Optional[Union[str, torch.device]]
+) -> torch.nn.Parameter:
+    if device is None or param.device == torch.device(device):
+        return param
+    return torch.nn.Parameter(param.detach().to(device), requires_grad=param.requires_grad)
+
+
 def revert_sync_batchnorm(
     module: torch.nn.Module, device: Optional[Union[str, torch.device]] = None
 ) -> torch.nn.Module:
     """Replace every ``SyncBatchNorm`` in ``module`` with a plain batch norm.
 
-    Weights, biases and running statistics are copied, so the result computes the same
-    thing without needing a process group (e.g. for single-process evaluation).
+    The new batch norms take over the weights, biases and running statistics themselves
+    (the same objects, so dtype, ``requires_grad`` and optimizer references are kept) and
+    compute the same thing without a process group (e.g. for single-process evaluation).
 
     Args:
         module: the module (or a ``SyncBatchNorm`` itself) to convert.
-        device: device for the new batch-norm parameters and buffers (default: keep
-            buffers where they are, parameters on torch's default device).
+        device: move the taken-over parameters and buffers here (default: leave them where
+            they are). A moved parameter is a new one, with the same ``requires_grad``.
 
     Returns:
         The converted module; ``module`` itself when it is not a ``SyncBatchNorm``
@@ -569,9 +578,8 @@ def revert_sync_batchnorm(
             device=device,
         )
         if module.affine:
-            with torch.no_grad():
-                converted.weight.copy_(module.weight)
-                converted.bias.copy_(module.bias)
+            converted.weight = _parameter_on(module.weight, device)
+            converted.bias = _parameter_on(module.bias, device)
         for name in ("running_mean", "running_var", "num_batches_tracked"):
             buffer = getattr(module, name)
             if buffer is not None and device is not None:
