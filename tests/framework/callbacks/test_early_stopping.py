@@ -146,6 +146,12 @@ def test_bad_arguments_are_rejected_with_their_name(kwargs: dict, name: str) -> 
         EarlyStopping("loss", EarlyStopChecker("min", patience=1), **kwargs)
 
 
+@pytest.mark.parametrize("attr", [3, "", None])
+def test_monitored_attr_must_be_a_name(attr: object) -> None:
+    with pytest.raises(TypeError, match=rf"monitored_attr={attr!r} is invalid: expected the name"):
+        EarlyStopping(attr, EarlyStopChecker("min", patience=1))  # type: ignore[arg-type]
+
+
 def test_unknown_mode_is_rejected_by_the_checker() -> None:
     with pytest.raises(ValueError, match="mode='median'"):
         EarlyStopChecker("median", patience=1)  # type: ignore[arg-type]

@@ -110,3 +110,24 @@ def test_predict_toggles_gc(events: List[str]) -> None:
 def test_bad_step_interval(bad: object, error: type) -> None:
     with pytest.raises(error, match=f"step_interval={bad!r} is invalid"):
         GarbageCollector(step_interval=bad)  # type: ignore[arg-type]
+
+
+def _fail(*args: object) -> None:
+    raise RuntimeError("step failed")
+
+
+@pytest.mark.parametrize(
+    "run, unit_cls, step",
+    [
+        (train, DummyTrainUnit, "train_step"),
+        (evaluate, DummyEvalUnit, "eval_step"),
+        (predict, DummyPredictUnit, "predict_step"),
+    ],
+)
+def test_automatic_collection_is_back_on_after_a_failed_run(
+    events: List[str], run: object, unit_cls: type, step: str
+) -> None:
+    failing = type("Failing", (unit_cls,), {step: _fail})
+    with pytest.raises(RuntimeError, match="step failed"):
+        run(failing(2), _data(2), callbacks=[GarbageCollector(2)])  # type: ignore[operator]
+    assert gc.isenabled()

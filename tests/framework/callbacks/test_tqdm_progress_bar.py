@@ -210,6 +210,7 @@ def test_bar_closed_when_a_step_fails() -> None:
         ({"refresh_rate": 2.0}, TypeError, "refresh_rate=2.0 is invalid"),
         ({"mininterval": -0.5}, ValueError, "mininterval=-0.5 is invalid"),
         ({"mininterval": "fast"}, TypeError, "mininterval='fast' is invalid"),
+        ({"file": "stderr"}, TypeError, "file='stderr' is invalid: expected a text stream"),
     ],
 )
 def test_invalid_arguments(kwargs, error, match) -> None:

@@ -39,8 +39,8 @@ class EarlyStopping(Callback):
 
     Raises:
         ValueError: on an unknown ``interval`` or ``phase``, or ``interval_freq < 1``.
-        TypeError: if ``interval_freq`` is not an int, or ``early_stop_checker`` has no
-            ``check`` method.
+        TypeError: if ``monitored_attr`` is not a non-empty str, ``interval_freq`` not an
+            int, or ``early_stop_checker`` has no ``check`` method.
     """
 
     def __init__(
@@ -51,6 +51,11 @@ class EarlyStopping(Callback):
         phase: Literal["train", "eval"] = "train",
         interval_freq: int = 1,
     ) -> None:
+        if not isinstance(monitored_attr, str) or not monitored_attr:
+            raise TypeError(
+                f"monitored_attr={monitored_attr!r} is invalid: expected the name (a non-empty "
+                "str) of the unit attribute holding the metric"
+            )
         check_choice("interval", interval, _INTERVALS)
         check_choice("phase", phase, _PHASES)
         check_int("interval_freq", interval_freq, 1)

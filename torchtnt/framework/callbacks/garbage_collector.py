@@ -16,7 +16,7 @@ class GarbageCollector(Callback):
     Automatic collection can pause a step at any moment (and at different moments on
     different ranks, which stalls collectives). Instead, after every step a cheap
     generation-1 collection runs, and a full collection every ``step_interval`` steps.
-    Automatic collection is switched back on when the phase ends.
+    Automatic collection is switched back on when the phase ends, or fails.
 
     The step count is the phase's own steps, plus the other phase's steps inside ``fit``
     (so train and eval steps share one schedule).
@@ -69,6 +69,10 @@ class GarbageCollector(Callback):
 
     def on_predict_end(self, state: State, unit: TPredictUnit) -> None:
         """Turn automatic collection back on."""
+        gc.enable()
+
+    def on_exception(self, state: State, unit: object, exc: BaseException) -> None:
+        """Turn automatic collection back on: the end hooks will not run."""
         gc.enable()
 
     def _collect(self, total_steps: int) -> None:

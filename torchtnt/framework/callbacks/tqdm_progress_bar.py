@@ -45,7 +45,8 @@ class TQDMProgressBar(Callback):
             None); use 0 to draw every update.
 
     Raises:
-        TypeError: ``refresh_rate`` is not an int or ``mininterval`` not a number.
+        TypeError: ``refresh_rate`` is not an int, ``mininterval`` not a number or ``file``
+            not a stream.
         ValueError: ``refresh_rate`` is below 1 or ``mininterval`` is negative.
     """
 
@@ -68,6 +69,11 @@ class TQDMProgressBar(Callback):
                     f"mininterval={mininterval!r} is invalid: expected a number of seconds "
                     ">= 0 or None"
                 )
+        if file is not None and not callable(getattr(file, "write", None)):
+            raise TypeError(
+                f"file={file!r} is invalid: expected a text stream with a write method (e.g. "
+                "sys.stdout or io.StringIO()) or None for stderr"
+            )
         self._refresh_rate = refresh_rate
         self._file = file
         self._mininterval = mininterval
