@@ -127,8 +127,22 @@ def test_seed_rejects_values_outside_uint32(value: int, restore_determinism: Any
         seed(value)
 
 
+@pytest.mark.parametrize("value", ["3", 1.5, True, None])
+def test_seed_rejects_non_ints_before_seeding_anything(
+    value: Any, restore_determinism: Any
+) -> None:
+    before = torch.get_rng_state()
+    with pytest.raises(TypeError, match=rf"seed={value!r} is invalid: expected an int"):
+        seed(value)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
 def test_seed_accepts_uint32_bounds(restore_determinism: Any) -> None:
     seed(0)
+    seed(np.uint32(7))  # numpy integers too
+    first = random.random()
+    random.seed(7)
+    assert first == random.random()
     seed(2**32 - 1)
     assert os.environ["PYTHONHASHSEED"] == str(2**32 - 1)
 

@@ -13,6 +13,8 @@ def test_days_to_secs() -> None:
     assert days_to_secs(3) == 259200
     with pytest.raises(ValueError, match="days=-1 is invalid"):
         days_to_secs(-1)
+    with pytest.raises(TypeError, match="days='2' is invalid: expected a number of days"):
+        days_to_secs("2")  # type: ignore[arg-type]
 
 
 def _mlp(seed: int, dtype: torch.dtype = torch.float32) -> torch.nn.Module:

@@ -3,7 +3,7 @@ import os
 import re
 import time
 from datetime import timedelta
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import pytest
 import torch
@@ -328,6 +328,12 @@ def test_get_durations_histogram_fractional_percentile_key() -> None:
 def test_get_durations_histogram_rejects_out_of_range_percentiles(bad: float) -> None:
     with pytest.raises(ValueError):
         get_durations_histogram({"a": [1.0]}, [50, bad])
+
+
+@pytest.mark.parametrize("bad", [50, "50", [50, "90"]])
+def test_get_durations_histogram_rejects_percentiles_that_are_not_numbers(bad: Any) -> None:
+    with pytest.raises(TypeError, match=r"percentiles=.* is invalid: expected a sequence"):
+        get_durations_histogram({"a": [1.0]}, bad)
 
 
 def test_get_recorded_durations_table() -> None:

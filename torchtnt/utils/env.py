@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import numbers
 import os
 import random
 import tempfile
@@ -115,10 +116,14 @@ def seed(seed: int, deterministic: Optional[Union[str, int]] = None) -> None:
             settings untouched.
 
     Raises:
+        TypeError: if ``seed`` is not an int.
         ValueError: if ``seed`` is outside the uint32 range.
     """
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed={seed!r} is invalid: expected an int in [0, {_UINT32_MAX}]")
     if not 0 <= seed <= _UINT32_MAX:
         raise ValueError(f"seed={seed} is invalid: expected an int in [0, {_UINT32_MAX}]")
+    seed = int(seed)  # numpy integers too: random.seed takes only Python ints
     torch.manual_seed(seed)
     np.random.seed(seed)
     random.seed(seed)

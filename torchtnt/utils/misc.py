@@ -1,5 +1,6 @@
 """Small helpers: time conversion and copying weights or BatchNorm statistics between models."""
 
+import numbers
 from typing import List, Optional
 
 import torch
@@ -20,10 +21,13 @@ def days_to_secs(days: Optional[int]) -> Optional[int]:
         ``days * 86400``, or None when ``days`` is None.
 
     Raises:
+        TypeError: if ``days`` is not a number.
         ValueError: if ``days`` is negative.
     """
     if days is None:
         return None
+    if isinstance(days, bool) or not isinstance(days, numbers.Real):
+        raise TypeError(f"days={days!r} is invalid: expected a number of days >= 0 or None")
     if days < 0:
         raise ValueError(f"days={days} is invalid: expected a number of days >= 0 or None")
     return days * _SECONDS_PER_DAY

@@ -1,6 +1,8 @@
 """Timers that record how long named actions take, and reports built from them."""
 
+import collections.abc
 import logging
+import numbers
 import os
 from collections import defaultdict
 from contextlib import contextmanager
@@ -250,6 +252,13 @@ def get_timer_summary(timer: TimerProtocol) -> str:
 
 
 def _check_percentiles(percentiles: Sequence[float]) -> List[float]:
+    if not isinstance(percentiles, collections.abc.Iterable) or any(
+        isinstance(p, bool) or not isinstance(p, numbers.Real) for p in percentiles
+    ):
+        raise TypeError(
+            f"percentiles={percentiles!r} is invalid: expected a sequence of numbers in "
+            "[0, 100], e.g. (50.0, 90.0, 99.0)"
+        )
     bad = [p for p in percentiles if not 0 <= p <= 100]
     if bad:
         raise ValueError(f"percentiles={list(percentiles)} is invalid: each must be in [0, 100]")

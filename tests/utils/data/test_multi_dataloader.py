@@ -86,6 +86,8 @@ def test_bad_arguments_are_rejected() -> None:
         MultiDataLoader({}, RoundRobin())
     with pytest.raises(TypeError, match="iteration_strategy='round_robin' is invalid"):
         MultiDataLoader({"a": [1]}, "round_robin")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"individual_dataloaders=list is invalid: expected a dict"):
+        MultiDataLoader([[1, 2]], RoundRobin())  # type: ignore[arg-type]
 
 
 def test_unregistered_strategy_fails_on_iter_unless_iterator_cls_given() -> None:

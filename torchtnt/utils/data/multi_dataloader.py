@@ -1,5 +1,6 @@
 """A dataloader that combines several named dataloaders under one iteration strategy."""
 
+import collections.abc
 import logging
 from typing import Any, Dict, Iterable, Iterator, Optional, Type
 
@@ -148,6 +149,11 @@ class MultiDataLoader:
 def _check_arguments(
     individual_dataloaders: Dict[str, Iterable], iteration_strategy: DataIterationStrategy
 ) -> None:
+    if not isinstance(individual_dataloaders, collections.abc.Mapping):
+        raise TypeError(
+            f"individual_dataloaders={type(individual_dataloaders).__name__} is invalid: "
+            "expected a dict {name: dataloader}"
+        )
     if len(individual_dataloaders) == 0:
         raise ValueError(
             "individual_dataloaders={} is invalid: expected at least one {name: dataloader} entry"
