@@ -26,6 +26,12 @@ def test_patience_one_stops_on_first_non_improvement() -> None:
     assert decisions(checker, [3, 2, 2]) == [False, False, True]
 
 
+def test_patience_zero_acts_like_one() -> None:
+    checker = EarlyStopChecker("min", patience=0)
+    assert checker.patience == 0
+    assert decisions(checker, [3, 2, 2]) == [False, False, True]
+
+
 def test_min_delta_abs() -> None:
     # In "min" mode a value must be below best - 0.5 to count as an improvement.
     checker = EarlyStopChecker("min", patience=2, min_delta=0.5)
@@ -190,8 +196,7 @@ def test_state_dict_is_not_aliased() -> None:
     "kwargs, error, message",
     [
         ({"mode": "mean"}, ValueError, r"mode='mean' is invalid: expected one of \['min', 'max'\]"),
-        ({"patience": 0}, ValueError, r"patience=0 is invalid: expected an int >= 1"),
-        ({"patience": -2}, ValueError, r"patience=-2 is invalid"),
+        ({"patience": -2}, ValueError, r"patience=-2 is invalid: expected an int >= 0"),
         ({"patience": 1.5}, ValueError, r"patience=1.5 is invalid"),
         ({"patience": True}, ValueError, r"patience=True is invalid"),
         (

@@ -18,8 +18,10 @@ def _check_choice(name: str, value: object, accepted: tuple) -> None:
 
 
 def _check_patience(patience: object) -> int:
-    if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-        raise ValueError(f"patience={patience!r} is invalid: expected an int >= 1")
+    # 0 is allowed (TorchTNT accepts it): like 1, it stops at the first check without
+    # improvement.
+    if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+        raise ValueError(f"patience={patience!r} is invalid: expected an int >= 0")
     return patience
 
 
@@ -82,7 +84,7 @@ class EarlyStopChecker:
         divergence_threshold: stop once the metric is worse than this value.
 
     Raises:
-        ValueError: on an unknown ``mode`` or ``threshold_mode``, ``patience`` < 1 or a
+        ValueError: on an unknown ``mode`` or ``threshold_mode``, ``patience`` < 0 or a
             negative ``min_delta``.
         TypeError: if ``min_delta`` or a threshold is not a number.
     """
