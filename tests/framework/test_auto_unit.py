@@ -423,6 +423,24 @@ def test_a_unit_built_without_training_cannot_train_but_can_evaluate() -> None:
     assert unit.eval_progress.num_steps_completed == 2
 
 
+@pytest.mark.parametrize("freq, warmup, warned", [(2, 0, True), (2, 1, False), (1, 0, False)])
+def test_warns_when_per_step_averaging_can_never_fire_under_accumulation(
+    caplog: pytest.LogCaptureFixture, freq: int, warmup: int, warned: bool
+) -> None:
+    swa = SWAParams(warmup_steps_or_epochs=warmup, step_or_epoch_update_freq=freq)
+    with caplog.at_level(logging.WARNING):
+        unit = RegressionUnit(
+            module=make_linear(),
+            device=CPU,
+            gradient_accumulation_steps=2,
+            step_lr_interval="step",
+            swa_params=swa,
+        )
+    assert ("swa_model would never be updated" in caplog.text) is warned
+    train(unit, make_batches(4), max_epochs=1)  # optimizer steps at 0-based counts 1 and 3
+    assert int(unit.swa_model.n_averaged) == (0 if warned else 2)
+
+
 def test_module_must_be_a_module() -> None:
     with pytest.raises(TypeError, match=r"module=None is invalid: expected a torch.nn.Module"):
         RegressionUnit(module=None, device=CPU)

@@ -252,6 +252,8 @@ class AutoUnit(
         )
 
         self.swa_params = swa_params
+        if swa_params is not None and training and step_lr_interval == "step":
+            _warn_if_average_never_updates(swa_params, gradient_accumulation_steps)
         self.swa_model: Optional[AveragedModel] = None
         if swa_params is not None and training:
             self.swa_model = self._build_swa_model(module, strategy, swa_params, global_mesh)
@@ -684,6 +686,28 @@ class AutoUnit(
                 state, data, self.predict_progress.num_steps_completed, outputs
             )
         return outputs
+
+
+def _warn_if_average_never_updates(swa_params: SWAParams, accumulation: int) -> None:
+    """Warn when per-step weight averaging can never fire under gradient accumulation.
+
+    The average is updated after optimizer steps whose 0-based step count ``c`` satisfies
+    ``c >= warmup and (c - warmup) % freq == 0``; with accumulation those counts are
+    ``k * accumulation - 1``, and for some settings none of them qualifies.
+    """
+    warmup, freq = swa_params.warmup_steps_or_epochs, swa_params.step_or_epoch_update_freq
+    if accumulation == 1 or any(
+        (k * accumulation - 1 - warmup) % freq == 0 for k in range(1, freq + 1)
+    ):
+        return
+    logger.warning(
+        f"swa_params.step_or_epoch_update_freq={freq} with warmup_steps_or_epochs={warmup} "
+        f"and gradient_accumulation_steps={accumulation}: the weight average is updated only "
+        f"after optimizer steps, whose 0-based step counts are {accumulation - 1}, "
+        f"{2 * accumulation - 1}, ...; none of them minus {warmup} is a multiple of {freq}, so "
+        "swa_model would never be updated (only an epoch's last, incomplete accumulation "
+        "could). Pick a frequency or warmup that lines up with the optimizer steps."
+    )
 
 
 class _AnomalyError(RuntimeError):
