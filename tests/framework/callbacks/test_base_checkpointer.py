@@ -1,5 +1,6 @@
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
@@ -164,6 +165,10 @@ def test_metric_values(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None
     unit.m = [1.0]
     with pytest.raises(TypeError):
         cb._get_tracked_metric_value(unit)
+    unit.m = torch.tensor(1.5, requires_grad=True) * 2  # a loss still in the graph
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cb._get_tracked_metric_value(unit) == 3.0
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any, Dict, Iterable, List, Literal, Optional, Set
 
 import fsspec
+import torch
 import torch.distributed as dist
 
 from torchtnt.framework.callback import Callback
@@ -432,6 +433,8 @@ class BaseCheckpointer(Callback, metaclass=abc.ABCMeta):
         value = getattr(unit, name)
         if value is None:
             return None
+        if isinstance(value, torch.Tensor):
+            value = value.detach()  # a loss straight from the step: no autograd warning
         try:
             number = float(value)
         except ValueError as e:
