@@ -476,8 +476,8 @@ def test_detect_anomaly_is_dropped_with_torch_compile(caplog: pytest.LogCaptureF
 # prefetching and data movement
 
 
-def marked_batches(num: int) -> List[Batch]:
-    return [(torch.full((1, 3), float(i)), torch.zeros(1, 1)) for i in range(num)]
+def marked_batches(num: int, start: int = 0) -> List[Batch]:
+    return [(torch.full((1, 3), float(i)), torch.zeros(1, 1)) for i in range(start, start + num)]
 
 
 @pytest.mark.parametrize(
@@ -518,6 +518,19 @@ def test_evaluation_inside_fit_does_not_flush_gradient_accumulation() -> None:
     )
     assert [step for step, r in unit.results if r.total_grad_norm is not None] == [3, 7]
     assert unit.eval_progress.num_steps_completed == 8  # 4 evaluations of 2 steps
+
+
+def test_a_batch_read_ahead_is_not_carried_into_a_run_on_another_dataloader() -> None:
+    unit = RegressionUnit(module=make_linear(), device=CPU)
+    evaluate(unit, marked_batches(5), max_steps_per_epoch=2)  # reads batch 2 ahead
+    evaluate(unit, marked_batches(3, start=10))
+    assert [int(x[0, 0]) for x in unit.seen] == [0, 1, 10, 11, 12]
+    # The same dataloader again: the read-ahead batch opens its next epoch (TorchTNT's rule).
+    same = marked_batches(4)
+    again = RegressionUnit(module=make_linear(), device=CPU)
+    evaluate(again, same, max_steps_per_epoch=3)
+    evaluate(again, same, max_steps_per_epoch=3)
+    assert [int(x[0, 0]) for x in again.seen] == [0, 1, 2, 3, 0, 1]
 
 
 def test_prefetch_runs_each_phase_to_the_end_of_its_data() -> None:

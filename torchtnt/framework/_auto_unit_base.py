@@ -210,6 +210,8 @@ class _AutoUnitMixin(Generic[TData]):
         self._phase_to_prefetched: Dict[ActivePhase, bool] = {}
         # The epoch in which a phase's iterator ran out (its stored batch is None).
         self._phase_to_end_epoch: Dict[ActivePhase, int] = {}
+        # The dataloader each phase's read-ahead came from.
+        self._phase_to_source: Dict[ActivePhase, Any] = {}
         self._is_last_batch = False
 
     def move_data_to_device(self, state: State, data: TData, non_blocking: bool) -> TData:
@@ -255,7 +257,7 @@ class _AutoUnitMixin(Generic[TData]):
                 torch.cuda.current_stream().wait_stream(self._prefetch_stream)
         if batch is None:
             # The iterator is exhausted; the next epoch starts prefetching afresh.
-            self._forget_end_of_data(phase)
+            self._forget_read_ahead(phase)
             if not self._ran_out_in_earlier_epoch(phase):
                 raise StopIteration
             # The end was read ahead while the last epoch stopped on a step limit: it
@@ -265,11 +267,34 @@ class _AutoUnitMixin(Generic[TData]):
         self._prefetch_next_batch(state, data_iter, phase, first=False)
         return batch
 
-    def _forget_end_of_data(self, phase: ActivePhase) -> None:
+    def _forget_read_ahead(self, phase: ActivePhase) -> None:
         del self._phase_to_next_batch[phase]
         self._phase_to_prefetched[phase] = False
         if phase == ActivePhase.TRAIN:
             self._is_last_batch = False
+
+    def on_train_start(self, state: State) -> None:
+        """Drop a batch read ahead from another dataloader. Overrides should call super()."""
+        self._start_phase(state)
+
+    def on_eval_start(self, state: State) -> None:
+        """Drop a batch read ahead from another dataloader. Overrides should call super()."""
+        self._start_phase(state)
+
+    def on_predict_start(self, state: State) -> None:
+        """Drop a batch read ahead from another dataloader. Overrides should call super()."""
+        self._start_phase(state)
+
+    def _start_phase(self, state: State) -> None:
+        # A batch read ahead when the last epoch stopped on a step limit opens the phase's
+        # next epoch; but not when this run reads another dataloader (e.g. evaluate() on
+        # the test set after evaluate() on the validation set), whose data it is not.
+        phase = state._active_phase
+        if phase not in self._phase_to_next_batch:
+            return
+        if self._phase_to_source.get(phase) is not state.active_phase_state().dataloader:
+            self._forget_read_ahead(phase)
+            self._phase_to_end_epoch.pop(phase, None)
 
     def _ran_out_in_earlier_epoch(self, phase: ActivePhase) -> bool:
         ended_in = self._phase_to_end_epoch.pop(phase, None)
@@ -303,6 +328,7 @@ class _AutoUnitMixin(Generic[TData]):
         the phase had nothing prefetched yet."""
         if first:
             self._phase_to_prefetched[phase] = True
+            self._phase_to_source[phase] = state.active_phase_state().dataloader
         untimed = state._timer is None and not _autograd_profiler._is_profiler_enabled
         try:
             next_batch = next(data_iter) if untimed else self._next_from(state, data_iter)
