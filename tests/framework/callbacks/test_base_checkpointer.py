@@ -196,6 +196,7 @@ def test_metric_values(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None
             ValueError,
             "monitored_metric",
         ),
+        ({"process_group": "gloo"}, TypeError, "process_group='gloo' is invalid: expected a"),
     ],
 )
 def test_bad_arguments_are_named(tmp_path: Path, kwargs: Any, error: type, match: str) -> None:

@@ -338,6 +338,64 @@ def test_ddp_two_ranks_save_and_restore(tmp_path: Path, async_checkpoint: bool) 
     assert results[0] == results[1]
 
 
+def _async_save_with_preemption(root: str) -> List[Any]:
+    import faulthandler
+    import signal
+
+    from torchtnt.framework.callbacks.lambda_callback import Lambda
+
+    faulthandler.dump_traceback_later(60, exit=True)  # a deadlock fails the test, not CI
+    rank = torch.distributed.get_rank()
+
+    def sigterm_rank_1_at_step_3(state: State, unit: Any) -> None:
+        if rank == 1 and unit.train_progress.num_steps_completed == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # arrives while step 2's save is written
+
+    unit = DummyTrainUnit(2)
+    cb = DistributedCheckpointSaver(
+        root, save_every_n_train_steps=2, async_checkpoint=True, save_on_preemption=True
+    )
+    signal_cb = Lambda(on_train_step_start=sigterm_rank_1_at_step_3)
+    train(unit, generate_random_dataloader(12, 2, 2), max_steps=6, callbacks=[signal_cb, cb])
+    faulthandler.cancel_dump_traceback_later()
+    return [unit.train_progress.num_steps_completed, sorted(os.listdir(root))]
+
+
+@pytest.mark.distributed
+def test_async_saves_and_preemption_together_on_two_ranks(tmp_path: Path) -> None:
+    # The per-step preemption vote must not share a group with a save still being written
+    # in the background (both ran collectives on it: a deadlock).
+    results = kit.run_ranks(2, _async_save_with_preemption, str(tmp_path))
+    assert results[0] == results[1] == [3, ["epoch_0_train_step_2", "epoch_0_train_step_3"]]
+    assert (tmp_path / "epoch_0_train_step_3" / ".metadata").exists()
+
+
+def _construct_with_rank_paths(good: str, bad_rank: int) -> List[Any]:
+    rank = torch.distributed.get_rank()
+    not_a_dir = os.path.join(good, "a_file")
+    Path(not_a_dir).touch()
+    path = os.path.join(not_a_dir, "run") if rank == bad_rank else good
+    try:
+        cb = DistributedCheckpointSaver(path, save_every_n_train_steps=1)
+    except ValueError as e:
+        return ["error", str(e)]
+    return ["ok", cb.dirpath]
+
+
+@pytest.mark.distributed
+def test_every_rank_judges_rank_zeros_dirpath(tmp_path: Path) -> None:
+    # Rank 0's dirpath is the one used, so a bad path elsewhere does not matter...
+    assert kit.run_ranks(2, _construct_with_rank_paths, str(tmp_path), 1) == [
+        ["ok", str(tmp_path)],
+        ["ok", str(tmp_path)],
+    ]
+    # ...and a bad one on rank 0 fails on every rank alike, instead of leaving one waiting.
+    results = kit.run_ranks(2, _construct_with_rank_paths, str(tmp_path), 0)
+    assert [r[0] for r in results] == ["error", "error"]
+    assert results[0][1] == results[1][1]
+    assert f"dirpath='{tmp_path / 'a_file' / 'run'}' cannot be written" in results[0][1]
+
+
 class _ShardableUnit(TrainUnit[Tuple[torch.Tensor, torch.Tensor]]):
     """A two-layer MLP with Adam, sharded with FSDP2 over all ranks when ``shard``."""
 

@@ -14,6 +14,7 @@ import os
 import signal
 from datetime import timedelta
 from typing import Any, Dict, Iterable, List, Literal, Optional, Set
+from unittest.mock import NonCallableMock
 
 import fsspec
 import torch
@@ -42,7 +43,7 @@ from torchtnt.utils.checkpoint import (
     get_best_checkpoint_path,
     get_latest_checkpoint_path,
 )
-from torchtnt.utils.distributed import get_world_size, sync_bool
+from torchtnt.utils.distributed import get_world_size, rank_zero_read_and_broadcast, sync_bool
 from torchtnt.utils.stateful import Stateful
 
 __all__ = ["BaseCheckpointer"]
@@ -72,8 +73,17 @@ def _check_dirpath(dirpath: Any) -> str:
             f"dirpath={dirpath!r} is invalid: expected a non-empty str path or URL "
             "(e.g. '/ckpts/run1' or 's3://bucket/run1')"
         )
+    return dirpath
+
+
+@rank_zero_read_and_broadcast
+def _check_writable(dirpath: str) -> None:
+    """Raise (on every rank) if rank 0, whose ``dirpath`` all ranks use, cannot write it.
+
+    Pass ``process_group`` as a keyword. Note: collective.
+    """
     if "://" in dirpath and not dirpath.startswith("file://"):
-        return dirpath  # remote: writability is only known when writing
+        return  # remote: writability is only known when writing
     local = dirpath[len("file://") :] if dirpath.startswith("file://") else dirpath
     ancestor = os.path.abspath(local)
     while not os.path.exists(ancestor):
@@ -82,7 +92,6 @@ def _check_dirpath(dirpath: Any) -> str:
         raise ValueError(
             f"dirpath={dirpath!r} cannot be written: {ancestor!r} is not a writable directory"
         )
-    return dirpath
 
 
 def _check_frequencies(values: Dict[str, Optional[int]]) -> None:
@@ -118,6 +127,15 @@ def _resolve_process_group(
     process_group: Optional[dist.ProcessGroup], force_new: bool = False
 ) -> Optional[dist.ProcessGroup]:
     """A gloo group for checkpoint collectives (CPU-side object exchange)."""
+    # Mocks stand in for groups in tests (as for callbacks in the entry points' checks).
+    if process_group is not None and not (
+        isinstance(process_group, NonCallableMock)
+        or (dist.is_available() and isinstance(process_group, dist.ProcessGroup))
+    ):
+        raise TypeError(
+            f"process_group={process_group!r} is invalid: expected a "
+            "torch.distributed.ProcessGroup (e.g. from dist.new_group()) or None for all ranks"
+        )
     if not (dist.is_available() and dist.is_initialized()):
         return None
     group = process_group if process_group is not None else dist.group.WORLD
@@ -196,6 +214,7 @@ class BaseCheckpointer(Callback, metaclass=abc.ABCMeta):
         self._keep_last_n_checkpoints = keep_last_n_checkpoints
         self._best_checkpoint_config = best_checkpoint_config
         self._process_group = _resolve_process_group(process_group, self._needs_own_group())
+        _check_writable(dirpath, process_group=self._process_group)
         self._checkpoint_manager = CheckpointManager(
             dirpath,
             best_checkpoint_config,
@@ -205,6 +224,13 @@ class BaseCheckpointer(Callback, metaclass=abc.ABCMeta):
         )
         self._preemption: Optional[_SignalFlag] = (
             _SignalFlag(signal.SIGTERM) if save_on_preemption else None
+        )
+        # The per-step preemption vote runs while a background save may be using the
+        # checkpoint group: it gets a group of its own then.
+        self._vote_group = (
+            _resolve_process_group(process_group, force_new=True)
+            if save_on_preemption and self._needs_own_group()
+            else self._process_group
         )
         self._preempted_and_saved = False
         self._reported_metric_problems: Set[str] = set()
@@ -477,9 +503,10 @@ class BaseCheckpointer(Callback, metaclass=abc.ABCMeta):
         flag = self._preemption
         if flag is None or self._preempted_and_saved:
             return
-        if not sync_bool(flag.raised, pg=self._process_group, coherence_mode="any"):
+        if not sync_bool(flag.raised, pg=self._vote_group, coherence_mode="any"):
             return
         logger.warning(f"Preempted (signal {flag.signum}): saving a checkpoint and stopping.")
+        self._wait_for_pending_save()  # before the collectives below, on the save's group
         path = self._checkpoint_manager.generate_checkpoint_path(
             _get_epoch(state, unit),
             _get_step_phase_mapping(state, unit),
