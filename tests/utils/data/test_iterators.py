@@ -143,8 +143,14 @@ def test_multi_iterator_base_behaviour() -> None:
         (RESTART, [("a", 1), ("b", 10), ("a", 2), ("b", 20), ("a", 3)]),
     ],
 )
+@pytest.mark.filterwarnings("ignore:RoundRobin does not restart loaders")
 def test_round_robin_sequences(mechanism: StoppingMechanism, expected: List) -> None:
     assert flat(run(RoundRobin(stopping_mechanism=mechanism), loaders())) == expected
+
+
+def test_round_robin_says_it_does_not_restart() -> None:
+    with pytest.warns(UserWarning, match="RoundRobin does not restart loaders"):
+        RoundRobinIterator(loaders(), RoundRobin(stopping_mechanism=RESTART))
 
 
 def test_round_robin_smallest_stops_when_a_loader_runs_out() -> None:

@@ -14,6 +14,7 @@ import logging
 import math
 import random
 import sys
+import warnings
 from abc import abstractmethod
 from dataclasses import dataclass
 from numbers import Real
@@ -313,10 +314,24 @@ class RoundRobinIterator(MultiIterator):
         cls, individual_dataloaders: Mapping[str, Iterable], iteration_strategy: Any
     ) -> None:
         """See :meth:`MultiIterator.check_config`; also rejects ``WRAP_AROUND_UNTIL_KILLED``
-        (NotImplementedError) and unknown names in ``iteration_order`` (ValueError)."""
+        (NotImplementedError) and unknown names in ``iteration_order`` (ValueError), and
+        warns that ``RESTART_UNTIL_ALL_DATASETS_EXHAUSTED`` restarts nothing here."""
         super().check_config(individual_dataloaders, iteration_strategy)
         _reject_wrap_around(iteration_strategy.stopping_mechanism, cls.__name__)
         _resolve_order(iteration_strategy.iteration_order, individual_dataloaders)
+        if (
+            iteration_strategy.stopping_mechanism
+            == StoppingMechanism.RESTART_UNTIL_ALL_DATASETS_EXHAUSTED
+        ):
+            # TorchTNT's round robin skips finished loaders whatever the mechanism. A
+            # warnings.warn (not a log line) is shown once, not at every epoch's iterator.
+            warnings.warn(
+                "RoundRobin does not restart loaders: stopping_mechanism="
+                "RESTART_UNTIL_ALL_DATASETS_EXHAUSTED runs like ALL_DATASETS_EXHAUSTED "
+                "(each loader once). AllDatasetBatches and RandomizedBatchSampler restart.",
+                UserWarning,
+                stacklevel=2,
+            )
 
     def _all_finished(self) -> bool:
         return len(self.finished_dataloaders) >= len(self.iteration_order)
