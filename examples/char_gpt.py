@@ -245,6 +245,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--device", choices=["auto", "cpu"], default="auto")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads on the CPU (for a model this small, more threads mostly "
+        "add synchronization)",
+    )
     return parser.parse_args(argv)
 
 
@@ -263,6 +270,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     """Train, evaluate every ``--eval-every`` steps, and return the final metrics."""
     args = parse_args(argv)
     device = init_from_env(device_type="cpu" if args.device == "cpu" else None)
+    if device.type == "cpu":
+        torch.set_num_threads(args.threads)
     seed(args.seed)
 
     train_pairs, eval_pairs = split_pairs(

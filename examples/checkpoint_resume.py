@@ -8,7 +8,7 @@ the newest complete checkpoint and trains on; the steps after that checkpoint ar
 and come out identical, and the final weights equal those of a run that never stopped:
 
     python examples/checkpoint_resume.py --kill-at-step 10   # prints steps 1-10, then dies
-    python examples/checkpoint_resume.py                     # "resumed from ...", steps 9-18
+    python examples/checkpoint_resume.py                     # "resumed after step 8 ...", steps 9-18
 
 Three things make the resumed run bit-for-bit identical to an uninterrupted one:
 
