@@ -1,4 +1,4 @@
-from typing import List
+from typing import Any, List
 
 import pytest
 import torch
@@ -240,6 +240,20 @@ def test_bad_arguments_fail_before_any_hook(kwargs, error, message) -> None:
 def test_fit_without_eval_dataloader_when_never_evaluating() -> None:
     unit, _ = run_fit([0, 1], None, max_epochs=1, evaluate_every_n_epochs=None)
     assert unit.train_progress.num_steps_completed == 2
+
+
+@pytest.mark.parametrize("eval_dataloader", [[8], None])
+def test_a_fit_that_does_not_evaluate_does_not_finish_an_interrupted_evaluation(
+    eval_dataloader: Any,
+) -> None:
+    log: List[str] = []
+    unit = RecordingUnit(log)
+    unit.eval_progress.load_state_dict(
+        {"num_epochs_completed": 0, "num_steps_completed": 1, "num_steps_completed_in_epoch": 1}
+    )
+    fit(unit, [0, 1], eval_dataloader, max_epochs=1, evaluate_every_n_epochs=None)
+    assert not any("eval" in entry for entry in log)
+    assert unit.eval_progress.num_steps_completed == 1
 
 
 def test_resuming_inside_an_evaluation_finishes_it_first() -> None:

@@ -133,8 +133,12 @@ def _resumes_inside_eval(state: State, unit: Any, phase: _Phase) -> bool:
     That evaluation is finished first, so the resumed run sees what the uninterrupted run
     would have seen (TorchTNT would instead fold the rest into the next evaluation).
     """
-    if phase is not TRAIN or state.entry_point != EntryPoint.FIT or state.eval_state is None:
+    eval_state = state.eval_state
+    if phase is not TRAIN or state.entry_point != EntryPoint.FIT or eval_state is None:
         return False
+    evaluates = eval_state.evaluate_every_n_steps or eval_state.evaluate_every_n_epochs
+    if not evaluates or eval_state.dataloader is None:
+        return False  # this fit does not evaluate: nothing to finish
     eval_progress = unit.tracked_progress().get("eval_progress")
     return eval_progress is not None and eval_progress.num_steps_completed_in_epoch > 0
 
