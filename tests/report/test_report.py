@@ -156,6 +156,27 @@ def test_nan_and_inf_are_counted_but_not_plotted(tmp_path: Path) -> None:
     assert page.plots["broken"].notes == ["No finite values to plot."]
 
 
+@pytest.mark.parametrize(
+    "values",
+    [
+        [1e308, -1e308, 1e308],  # a spread wider than a float holds
+        [1.7e308, 1.7e308],  # a constant series at the top of the range
+        [0.0, 5e-324],  # a spread too small to divide into ticks
+        [1.0, 1.0 + 1e-15],  # a spread too small to label
+    ],
+)
+def test_extreme_values_are_plotted(tmp_path: Path, values: List[float]) -> None:
+    rows = [{"step": s, "time": 0.0, "m": v} for s, v in enumerate(values)]
+    (tmp_path / "m.json").write_text(json.dumps(rows))
+    text = Path(write_report(str(tmp_path))).read_text()
+    page = parse_report(str(tmp_path / "report.html"))
+    assert page.plots["m"].has_svg and page.plots["m"].line_points == len(values)
+    labels = page.plots["m"].y_labels
+    assert len(set(labels)) == len(labels) > 1
+    svg = text[text.index("<svg") : text.index("</svg>")]
+    assert "nan" not in svg and "inf" not in svg
+
+
 def test_a_metric_differing_between_logs_is_kept_per_log(tmp_path: Path) -> None:
     for sub, offset in (("a", 0.0), ("b", 1.0)):
         (tmp_path / sub).mkdir()
@@ -179,6 +200,8 @@ def test_long_series_are_thinned_keeping_spikes(tmp_path: Path) -> None:
 
 def test_files_that_are_not_metric_logs_are_ignored(tmp_path: Path) -> None:
     (tmp_path / "other.csv").write_text("a,b\r\n1,2\r\n")
+    (tmp_path / "predictions.csv").write_text("step,index,label\r\n0,0,3\r\n")
+    (tmp_path / "records.json").write_text('[{"step": 0, "label": 3}]')
     (tmp_path / "trace.json").write_text(json.dumps({"traceEvents": []}))
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(ValueError, match="no metric logs found under"):

@@ -2,6 +2,7 @@
 line plot per metric. No scripts, no external styles or fonts."""
 
 import math
+import sys
 from html import escape
 from typing import List, Optional, Sequence, Tuple
 
@@ -11,6 +12,8 @@ from torchtnt.report._readers import Points, Series
 _W, _H = 560, 260
 _LEFT, _RIGHT, _TOP, _BOTTOM = 70, 18, 14, 40
 _MAX_POINTS = 2000  # longer series are thinned so the page stays small and fast
+_FLOAT_MAX = sys.float_info.max
+_TINY = 1e-300  # spreads below this cannot be divided into ticks without underflow
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif;
@@ -44,12 +47,24 @@ def _nice_step(span: float, target: int) -> float:
 
 def _ticks(lo: float, hi: float, target: int, integer: bool) -> List[float]:
     """Round tick values covering ``[lo, hi]`` (which the caller then widens to them)."""
+    if not math.isfinite(hi - lo):  # wider than a float can hold: work on halves
+        return [_clamped(2 * t) for t in _ticks(lo / 2, hi / 2, target, integer)]
     step = _nice_step(hi - lo, target)
     if integer:
         step = float(max(1, round(step)))
     first = math.floor(lo / step + 1e-9)
     last = math.ceil(hi / step - 1e-9)
-    return [k * step for k in range(first, last + 1)]
+    return [_clamped(k * step) for k in range(first, last + 1)]
+
+
+def _clamped(value: float) -> float:
+    return min(max(value, -_FLOAT_MAX), _FLOAT_MAX)
+
+
+def _fraction(value: float, lo: float, hi: float) -> float:
+    """Where ``value`` lies between ``lo`` and ``hi`` (0 to 1); halved first so that
+    differences of huge values cannot overflow."""
+    return (value / 2 - lo / 2) / (hi / 2 - lo / 2)
 
 
 def _labels(ticks: Sequence[float]) -> List[str]:
@@ -65,11 +80,13 @@ def _labels(ticks: Sequence[float]) -> List[str]:
 
 
 def _padded(lo: float, hi: float) -> Tuple[float, float]:
-    """Give a constant series some height so it is drawn mid-plot."""
-    if lo < hi:
+    """Give a constant series (or one whose spread is too small to label) some height, so
+    it is drawn mid-plot, staying within the float range."""
+    scale = max(abs(lo), abs(hi))
+    if hi - lo > max(scale * 1e-9, _TINY):
         return lo, hi
-    pad = abs(lo) * 0.1 or 1.0
-    return lo - pad, hi + pad
+    pad = scale * 0.1 if scale > _TINY else 1.0
+    return max(lo - pad, -_FLOAT_MAX), min(hi + pad, _FLOAT_MAX)
 
 
 def _thin(points: Points) -> Points:
@@ -95,10 +112,10 @@ def _svg(name: str, finite: Points) -> str:
     x0, x1, y0, y1 = x_ticks[0], x_ticks[-1], y_ticks[0], y_ticks[-1]
 
     def px(x: float) -> float:
-        return _LEFT + (x - x0) / (x1 - x0) * (_W - _LEFT - _RIGHT)
+        return _LEFT + _fraction(x, x0, x1) * (_W - _LEFT - _RIGHT)
 
     def py(y: float) -> float:
-        return _H - _BOTTOM - (y - y0) / (y1 - y0) * (_H - _TOP - _BOTTOM)
+        return _H - _BOTTOM - _fraction(y, y0, y1) * (_H - _TOP - _BOTTOM)
 
     parts = [
         f'<svg viewBox="0 0 {_W} {_H}" xmlns="http://www.w3.org/2000/svg" role="img">',

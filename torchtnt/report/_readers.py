@@ -1,8 +1,9 @@
 """Find a run's metric logs under a directory and read every scalar series out of them.
 
-Three formats are understood: the CSV files of ``CSVLogger`` (a header with a ``step``
-column), the JSON files of ``JSONLogger`` (one array of row objects with a ``"step"`` key)
-and TensorBoard event files (``*tfevents*``). Other files are ignored.
+Three formats are understood: the CSV files of ``CSVLogger`` (a header with ``step`` and
+``time`` columns), the JSON files of ``JSONLogger`` (one array of row objects with
+``"step"`` and ``"time"`` keys) and TensorBoard event files (``*tfevents*``). Other files,
+such as the CSV files of a prediction writer, are ignored.
 """
 
 import csv
@@ -55,8 +56,8 @@ def _rows_to_series(rows: Iterable[Dict[str, Any]]) -> Series:
 def _read_csv(path: str) -> Series:
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
-        if "step" not in (reader.fieldnames or []):
-            return {}  # some other CSV file, not a CSVLogger log
+        if not set(_ROW_KEYS) <= set(reader.fieldnames or []):
+            return {}  # some other CSV file (e.g. predictions), not a CSVLogger log
         return _rows_to_series(reader)
 
 
@@ -70,6 +71,8 @@ def _read_json(path: str) -> Series:
         rows = json.load(f)
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         return {}
+    if rows and not set(_ROW_KEYS) <= rows[0].keys():
+        return {}  # an array of records, but not JSONLogger's
     return _rows_to_series(rows)
 
 

@@ -79,6 +79,26 @@ def test_without_flushing_an_unwritten_log_means_a_warning_not_a_failure(
     csv_logger.close()
 
 
+def test_a_report_that_cannot_be_written_does_not_fail_the_run(
+    tmp_path: Path, caplog, monkeypatch
+) -> None:
+    csv_logger = CSVLogger(str(tmp_path / "metrics.csv"))
+    log = Lambda(on_train_step_end=lambda state, unit: csv_logger.log("x", 1.0, 0))
+    ends: List[str] = []
+
+    def broken_report(logdir: str, output_path: object = None) -> str:
+        raise OverflowError("cannot draw this")
+
+    monkeypatch.setattr("torchtnt.report.write_report", broken_report)
+    report = RunReport(str(tmp_path), loggers=csv_logger)  # a single logger is fine too
+    after = Lambda(on_train_end=lambda state, unit: ends.append("after"))
+    with caplog.at_level(logging.ERROR):
+        train(DummyTrainUnit(2), _dataloader(2), max_epochs=1, callbacks=[log, report, after])
+    assert report.report_path is None and ends == ["after"]
+    assert "RunReport could not write the report" in caplog.text
+    assert "OverflowError: cannot draw this" in caplog.text
+
+
 def _logdir_with_a_metric(path: Path) -> str:
     csv_logger = CSVLogger(str(path / "m.csv"))
     csv_logger.log("acc", 0.5, 3)

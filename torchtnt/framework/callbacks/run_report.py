@@ -2,7 +2,7 @@
 
 import logging
 import os
-from typing import List, Optional
+from typing import List, Optional, Union
 
 from torchtnt.framework.callback import Callback
 from torchtnt.framework.state import EntryPoint, State
@@ -30,8 +30,8 @@ class RunReport(Callback):
 
     The report is written on global rank 0 at ``on_train_end`` (for ``train`` and ``fit``),
     at ``on_eval_end`` of an ``evaluate`` run and at ``on_predict_end``. The evaluations
-    inside ``fit`` do not write it. If no log is found, a warning is logged instead (the run
-    is not failed for a report).
+    inside ``fit`` do not write it. If no log is found, a warning is logged instead, and a
+    report that cannot be written is logged as an error: the run is not failed for a report.
 
     Loggers buffer rows, so pass them as ``loggers`` to have them flushed before the logs
     are read; otherwise the report shows what they had written to disk by then.
@@ -40,8 +40,8 @@ class RunReport(Callback):
         logdir: directory (searched recursively) the run's loggers write to. It need not
             exist yet.
         output_path: HTML file to write; defaults to ``logdir/report.html``.
-        loggers: loggers whose ``flush()`` is called before reading (those without one are
-            skipped).
+        loggers: a logger or a list of loggers whose ``flush()`` is called before reading
+            (those without one are skipped).
 
     Raises:
         TypeError: ``logdir`` or ``output_path`` is not a str, or an item of ``loggers`` is
@@ -55,9 +55,11 @@ class RunReport(Callback):
         logdir: str,
         output_path: Optional[str] = None,
         *,
-        loggers: Optional[List[MetricLogger]] = None,
+        loggers: Optional[Union[MetricLogger, List[MetricLogger]]] = None,
     ) -> None:
         _check_path(logdir, "logdir")
+        if loggers is not None and not isinstance(loggers, (list, tuple)):
+            loggers = [loggers]
         if output_path is not None:
             _check_path(output_path, "output_path")
             if os.path.isdir(output_path):
@@ -92,6 +94,10 @@ class RunReport(Callback):
             self._report_path = write_report(self._logdir, self._output_path)
         except (FileNotFoundError, NotADirectoryError, ValueError) as e:
             logger.warning(f"RunReport wrote no report: {e}")
+            return
+        except Exception:
+            # The run itself is done: a report that cannot be drawn must not fail it.
+            logger.exception("RunReport could not write the report")
             return
         logger.info(f"Run report written to {self._report_path}")
 
