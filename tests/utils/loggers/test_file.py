@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Tuple
 
+import numpy as np
 import pytest
 import torch
 
@@ -100,6 +101,42 @@ def test_non_scalar_rejected_at_log_time_and_nothing_buffered(tmp_path: Path) ->
     with pytest.raises(TypeError, match=r"Cannot log metric 'w' at step 3"):
         logger.log("w", [1.0], 3)
     assert not logger._log_buffer and logger.flushes == []
+
+
+def test_steps_are_integers(tmp_path: Path) -> None:
+    logger = RecordingFileLogger(str(tmp_path / "m"), steps_before_flushing=1)
+    logger.log("a", 1.0, np.int64(3))  # NumPy and one-element integer tensors are converted
+    logger.log("a", 2.0, torch.tensor(4))
+    assert [(row["step"], type(row["step"])) for row in logger.flushes[-1]] == [
+        (3, int),
+        (4, int),
+    ]
+    for bad in (1.5, "5", torch.tensor(5.0), None):
+        with pytest.raises(TypeError, match=r"step=.* \(logging 'a'\) is invalid: expected an int"):
+            logger.log("a", 1.0, bad)  # type: ignore[arg-type]
+    assert len(logger.flushes) == 2
+
+
+@pytest.mark.parametrize(
+    "logger_cls, unwritable_row",
+    [
+        (CSVLogger, {"a": 2.0, "new": 1.0, "step": 1, "time": 0.0}),  # a column too many
+        (JSONLogger, {"a": 2.0, "step": object(), "time": 0.0}),  # not JSON
+    ],
+)
+def test_a_failed_flush_leaves_the_written_file_intact(
+    tmp_path: Path, logger_cls: type, unwritable_row: Dict[str, object]
+) -> None:
+    path = tmp_path / "m.log"
+    logger = logger_cls(str(path), steps_before_flushing=100)
+    logger.log("a", 1.0, 0)
+    logger.flush()
+    before = path.read_text()
+    logger._log_buffer[1] = unwritable_row
+    with pytest.raises((ValueError, TypeError)):
+        logger.flush()
+    assert path.read_text() == before
+    logger._log_buffer.pop(1)
 
 
 def test_unwritable_path_fails_in_constructor(tmp_path: Path) -> None:

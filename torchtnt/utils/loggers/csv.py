@@ -1,6 +1,7 @@
 """Write metrics to a CSV file: one row per step, one column per metric."""
 
 import csv
+import io
 import threading
 from typing import Dict, List, Optional
 
@@ -28,10 +29,13 @@ def _write_csv(path: str, rows: List[Dict[str, float]]) -> None:
     """Replace the file at ``path`` with a header taken from the first row, then all rows."""
     import fsspec
 
+    # Formatted before the file is opened: a failure leaves the file as it was.
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(rows[0].keys()))
+    writer.writeheader()
+    writer.writerows(rows)
     with fsspec.open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
-        writer.writeheader()
-        writer.writerows(rows)
+        f.write(text.getvalue())
 
 
 class CSVLogger(FileLogger):

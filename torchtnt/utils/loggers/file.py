@@ -2,9 +2,12 @@
 
 import atexit
 import logging
+import numbers
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from typing import Dict, List, Set
+
+import torch
 
 import torchtnt.utils.distributed as _distributed
 from torchtnt.utils.loggers.logger import MetricLogger, Scalar
@@ -13,6 +16,18 @@ from torchtnt.utils.loggers.utils import _add_to_row, _check_writable_path, _met
 logger: logging.Logger = logging.getLogger(__name__)
 
 _RESERVED_COLUMNS = ("step", "time")
+
+
+def _as_step(name: str, step: object) -> int:
+    """``step`` as a Python int (checked here: a file written later cannot hold a bad one)."""
+    if isinstance(step, torch.Tensor) and step.numel() == 1 and not step.is_floating_point():
+        return int(step.item())
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+        raise TypeError(
+            f"step={step!r} (logging {name!r}) is invalid: expected an int (the step the value "
+            "belongs to)"
+        )
+    return int(step)
 
 
 def _check_steps_before_flushing(steps_before_flushing: int) -> None:
@@ -85,12 +100,15 @@ class FileLogger(MetricLogger, ABC):
                 row's own column (with a warning).
             data: an int, a float, or a tensor/ndarray with one element. NaN and infinities
                 are kept as they are.
-            step: the step the value belongs to.
+            step: the step the value belongs to: an int (a NumPy integer or a one-element
+                integer tensor is converted).
 
         Raises:
             ValueError: ``data`` has more than one element.
-            TypeError: ``data`` cannot be converted to float.
+            TypeError: ``data`` cannot be converted to float, or ``step`` is not an integer.
         """
+        if type(step) is not int:
+            step = _as_step(name, step)
         if self._writes_on_this_rank:
             if name in _RESERVED_COLUMNS and name not in self._warned_reserved:
                 # TorchTNT lets the row's own column win silently; say so, once per name.

@@ -34,9 +34,9 @@ class JSONLogger(FileLogger):
             return
         import fsspec
 
-        rows = self._rows()
+        text = json.dumps(self._rows())  # before opening: a failure leaves the file as it was
         with fsspec.open(self._path, "w") as f:
-            json.dump(rows, f)
+            f.write(text)
 
     def close(self) -> None:
         """Flush the buffer."""
