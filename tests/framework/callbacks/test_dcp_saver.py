@@ -49,6 +49,27 @@ def test_patch_targets_are_module_level_names() -> None:
     assert dcp_saver._init_optim_state is torch.distributed.checkpoint.state_dict._init_optim_state
 
 
+def test_restore_goes_through_the_patched_dcp_module_whatever_the_path() -> None:
+    # TorchTNT's tests patch dcp (and _init_optim_state) and restore from a made-up path.
+    from unittest.mock import patch
+
+    from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
+
+    with (
+        patch("torchtnt.framework.callbacks.dcp_saver.dcp") as mock_dcp,
+        patch("torchtnt.framework.callbacks.dcp_saver._init_optim_state") as mock_init,
+    ):
+        DistributedCheckpointSaver.restore(
+            "path/to/snapshot",
+            DummyTrainUnit(2),
+            restore_options=RestoreOptions(strict=False),
+        )
+    planner = mock_dcp.load.call_args.kwargs["planner"]
+    assert isinstance(planner, DefaultLoadPlanner) and planner.allow_partial_load
+    assert mock_dcp.load.call_args.kwargs["process_group"] is None
+    mock_init.assert_called_once()
+
+
 def test_save_restore_round_trip_with_every_part(tmp_path: Path) -> None:
     unit = SchedUnit()
     cb = DistributedCheckpointSaver(str(tmp_path), save_every_n_epochs=1)

@@ -369,22 +369,28 @@ class DistributedCheckpointSaver(BaseCheckpointer):
         }
         _add_dataloaders(app_state, dataloaders, saved_keys)
         offsets = _add_extras(app_state, unit, saved_keys, restore_options)
-        if saved_keys is None:
-            # Raised before anything below touches the unit (optimizer states included).
-            raise FileNotFoundError(
-                f"{checkpoint_id!r} is not a complete checkpoint: its {_METADATA_FNAME!r} "
-                "file could not be read (wrong path, or the save was interrupted)."
-            )
-        if restore_options.init_optim_states:
-            _init_optimizers(app_state, unit)
+        initialized = (
+            _init_optimizers(app_state, unit) if restore_options.init_optim_states else []
+        )
         with get_or_create_gloo_pg(candidate_pg=process_group) as pg, _single_process_quiet():
-            dcp.load(
-                {"app_state": MultiStateful(app_state)},
-                checkpoint_id=checkpoint_id,
-                storage_reader=storage_reader,
-                planner=planner,
-                process_group=pg,
-            )
+            try:
+                dcp.load(
+                    {"app_state": MultiStateful(app_state)},
+                    checkpoint_id=checkpoint_id,
+                    storage_reader=storage_reader,
+                    planner=planner,
+                    process_group=pg,
+                )
+            except (Exception, CheckpointException) as e:
+                for optimizer in initialized:  # a failed restore leaves the unit as it was
+                    optimizer.state.clear()
+                if saved_keys is None:
+                    raise FileNotFoundError(
+                        f"{checkpoint_id!r} is not a complete checkpoint: its "
+                        f"{_METADATA_FNAME!r} file could not be read (wrong path, or the save "
+                        "was interrupted)."
+                    ) from e
+                raise
         _settle_between_epochs(unit, app_state, dataloaders)
         if offsets is not None:
             for key, count in offsets.state_dict().items():
@@ -576,17 +582,22 @@ def _settle_between_epochs(
                 dataloader.state_dict()  # materializes the restored iterator
 
 
-def _init_optimizers(app_state: Dict[str, Any], unit: AppStateMixin) -> None:
+def _init_optimizers(app_state: Dict[str, Any], unit: AppStateMixin) -> List[Any]:
     """Give the optimizers being restored their (empty) state tensors, which DCP loads into.
 
     Only the unit's optimizers still in ``app_state`` (or the optimizer inside a wrapper);
-    an LR scheduler also has an ``.optimizer`` but must not make restore touch it.
+    an LR scheduler also has an ``.optimizer`` but must not make restore touch it. Returns
+    the optimizers that had no state before, so a failed load can take it back.
     """
+    initialized = []
     for key in unit.tracked_optimizers():
         value = app_state.get(key)
         optimizer = getattr(value, "optimizer", value)
         if isinstance(optimizer, torch.optim.Optimizer):
+            if not optimizer.state:
+                initialized.append(optimizer)
             _init_optim_state(optimizer)
+    return initialized
 
 
 def _stage(stager: AsyncStager, state_dict: Dict[str, Any]) -> Dict[str, Any]:
