@@ -70,6 +70,19 @@ def test_restore_goes_through_the_patched_dcp_module_whatever_the_path() -> None
     mock_init.assert_called_once()
 
 
+def test_async_saves_go_through_dcp_async_save_with_the_stager(tmp_path: Path) -> None:
+    from unittest.mock import patch
+
+    cb = DistributedCheckpointSaver(
+        str(tmp_path), save_every_n_train_steps=1, async_checkpoint=True
+    )
+    with patch("torchtnt.framework.callbacks.dcp_saver.dcp") as mock_dcp:
+        train(DummyTrainUnit(2), generate_random_dataloader(4, 2, 2), max_steps=2, callbacks=[cb])
+    # steps 1 and 2, then the final save (max_steps ends the epoch: a new name)
+    assert mock_dcp.async_save.call_count == 3 and mock_dcp.save.call_count == 0
+    assert mock_dcp.async_save.call_args.kwargs["async_stager"] is cb._stager
+
+
 def test_save_restore_round_trip_with_every_part(tmp_path: Path) -> None:
     unit = SchedUnit()
     cb = DistributedCheckpointSaver(str(tmp_path), save_every_n_epochs=1)
@@ -267,15 +280,18 @@ def test_async_retention_waits_for_completion(tmp_path: Path) -> None:
     cb = DistributedCheckpointSaver(
         str(tmp_path), save_every_n_train_steps=1, async_checkpoint=True, keep_last_n_checkpoints=1
     )
-    real_write = cb._write_in_background
+    real_async_save = dcp_saver.dcp.async_save
 
-    def recording_write(*args: Any, **kwargs: Any) -> Any:
-        future = real_write(*args, **kwargs)
+    def recording_async_save(*args: Any, **kwargs: Any) -> Any:
+        future = real_async_save(*args, **kwargs)
         gate.append((sorted(os.listdir(tmp_path)), cb._checkpoint_manager._ckpt_paths[:]))
         return future
 
-    cb._write_in_background = recording_write  # type: ignore[method-assign]
-    train(DummyTrainUnit(2), generate_random_dataloader(6, 2, 2), max_steps=3, callbacks=[cb])
+    dcp_saver.dcp.async_save = recording_async_save  # type: ignore[attr-defined]
+    try:
+        train(DummyTrainUnit(2), generate_random_dataloader(6, 2, 2), max_steps=3, callbacks=[cb])
+    finally:
+        dcp_saver.dcp.async_save = real_async_save  # type: ignore[attr-defined]
     # when the 3rd save is scheduled, the 2nd is complete and tracked, the 1st deleted
     listed, tracked = gate[2]
     assert [os.path.basename(p.path) for p in tracked] == ["epoch_0_train_step_2"]
@@ -283,16 +299,14 @@ def test_async_retention_waits_for_completion(tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path)) == ["epoch_1_train_step_3"]
 
 
-def test_async_saver_keeps_buffers_and_writer_during_the_run_and_frees_them_at_the_end(
+def test_async_saver_keeps_buffers_during_the_run_and_frees_them_at_the_end(
     tmp_path: Path,
 ) -> None:
     seen: List[int] = []
-    writers: List[Any] = []
 
     class Probe(DummyTrainUnit):
         def on_checkpoint_save(self, state: State, checkpoint_id: str) -> None:
             seen.append(cb._stager.nbytes)
-            writers.append(cb._writer)
 
     cb = DistributedCheckpointSaver(
         str(tmp_path), save_every_n_train_steps=1, async_checkpoint=True
@@ -302,9 +316,6 @@ def test_async_saver_keeps_buffers_and_writer_during_the_run_and_frees_them_at_t
     weight_bytes = sum(p.numel() * 4 for p in unit.module.parameters())
     assert len(seen) == 4 and len(set(seen)) == 1 and seen[0] > weight_bytes
     assert cb._stager.nbytes == 0
-    # one writer thread served every save and is gone after the run
-    assert writers[0] is not None and all(w is writers[0] for w in writers)
-    assert cb._writer is None and writers[0]._shutdown
 
 
 def test_async_saves_of_a_standalone_evaluation_are_complete_when_it_returns(

@@ -9,7 +9,7 @@ to CPU memory before returning, so training that continues cannot change what is
 import contextlib
 import logging
 import warnings
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Set
 
 import torch
@@ -19,7 +19,6 @@ from torch.distributed.checkpoint._fsspec_filesystem import FsspecReader, Fsspec
 from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner, DefaultSavePlanner
 from torch.distributed.checkpoint.planner import LoadPlanner, SavePlanner
-from torch.distributed.checkpoint.staging import AsyncStager
 from torch.distributed.checkpoint.state_dict import _init_optim_state
 from torch.distributed.checkpoint.storage import StorageReader, StorageWriter
 
@@ -151,7 +150,6 @@ class DistributedCheckpointSaver(BaseCheckpointer):
         self._prev_snapshot: Optional[Future] = None
         self._pending_path: Optional[CheckpointPath] = None
         self._stager = _ReusableStager()
-        self._writer: Optional[ThreadPoolExecutor] = None  # runs async saves, one at a time
 
     def _needs_own_group(self) -> bool:
         # A background save runs collectives while training runs its own; they must not
@@ -205,12 +203,13 @@ class DistributedCheckpointSaver(BaseCheckpointer):
                 )
             return True
         self._wait()
-        self._prev_snapshot = self._write_in_background(
-            _stage(stager if stager is not None else self._stager, state_dict),
+        self._prev_snapshot = dcp.async_save(
+            state_dict=state_dict,
             checkpoint_id=checkpoint_id,
             process_group=self._process_group,
             storage_writer=storage_writer,
             planner=planner,
+            async_stager=stager if stager is not None else self._stager,
         )
         if hook in ("on_train_end", "on_predict_end"):
             self._wait()
@@ -237,29 +236,19 @@ class DistributedCheckpointSaver(BaseCheckpointer):
         future, self._prev_snapshot = self._prev_snapshot, None
         path, self._pending_path = self._pending_path, None
         if future is not None:
-            future.result()
+            # dcp.async_save returns the upload future, or a response holding it.
+            upload = getattr(future, "upload_completion", future)
+            upload.result()
         if path is not None:
             super()._track_checkpoint(path)
 
     def _wait_for_pending_save(self) -> None:
         self._wait()
 
-    def _write_in_background(self, staged: Dict[str, Any], **save_args: Any) -> Future:
-        """Start writing an already staged state dict on the writer thread (kept for the
-        run: starting a thread per save would cost the loop about a millisecond)."""
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="tnt_ckpt_writer")
-        no_dist = not (dist.is_available() and dist.is_initialized())
-        return self._writer.submit(dcp.save, staged, no_dist=no_dist, **save_args)
-
     def _release_async_resources(self) -> None:
-        """Free the staging buffers and the writer thread, once no save is pending."""
-        if self._prev_snapshot is not None:
-            return
-        self._stager.close()
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            writer.shutdown(wait=True)
+        """Free the staging buffers and their copy threads, once no save is pending."""
+        if self._prev_snapshot is None:
+            self._stager.close()
 
     def on_train_end(self, state: State, unit: Any) -> None:
         """Save the final checkpoint, then free the async staging buffers."""
@@ -598,14 +587,3 @@ def _init_optimizers(app_state: Dict[str, Any], unit: AppStateMixin) -> List[Any
                 initialized.append(optimizer)
             _init_optim_state(optimizer)
     return initialized
-
-
-def _stage(stager: AsyncStager, state_dict: Dict[str, Any]) -> Dict[str, Any]:
-    """Return a private copy of ``state_dict``, complete on return (training may then change
-    the originals). Stateful values are replaced by their state dicts first."""
-    plain = {k: v.state_dict() if isinstance(v, Stateful) else v for k, v in state_dict.items()}
-    staged = stager.stage(plain)
-    if isinstance(staged, Future):  # DCP stagers may copy in the background
-        staged = staged.result()
-    stager.synchronize_staging()
-    return staged
