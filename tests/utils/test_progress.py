@@ -291,3 +291,21 @@ def test_estimated_steps_in_fit_limits_make_unsized_loaders_countable() -> None:
     assert _fit(train_sized=False, max_train_steps_per_epoch=5, eval_every_n_epochs=1) == 10 + 8
     assert _fit(eval_sized=False, max_eval_steps_per_epoch=3, eval_every_n_epochs=1) == 20 + 6
     assert _fit(train_sized=False, epochs=None, max_steps=12) == 12
+
+
+def test_estimated_steps_in_fit_goes_through_estimated_steps_in_loop_for_both_phases() -> None:
+    from unittest.mock import patch
+
+    with patch("torchtnt.utils.progress.estimated_steps_in_loop") as loop:
+        loop.side_effect = [100, 10]  # train steps, then steps of one evaluation
+        total = estimated_steps_in_fit(
+            train_dataloader=[],
+            eval_dataloader=[],
+            epochs=10,
+            max_steps=None,
+            max_train_steps_per_epoch=None,
+            max_eval_steps_per_epoch=None,
+            eval_every_n_steps=None,
+            eval_every_n_epochs=1,
+        )
+    assert total == 100 + 10 * 10 and loop.call_count == 2

@@ -188,12 +188,10 @@ def estimated_steps_in_fit(
         eval_runs += train_steps // eval_every_n_steps
     if eval_runs == 0:
         return train_steps
-    eval_steps = estimated_steps_in_epoch(
-        eval_dataloader,
-        num_steps_completed=0,
-        max_steps=None,
-        max_steps_per_epoch=max_eval_steps_per_epoch,
+    # Through estimated_steps_in_loop (one epoch per run), the name tests patch.
+    eval_steps = estimated_steps_in_loop(
+        eval_dataloader, max_steps=None, max_steps_per_epoch=max_eval_steps_per_epoch, epochs=1
     )
-    if eval_steps == math.inf:
+    if eval_steps is None:
         return None
-    return train_steps + eval_runs * int(eval_steps)
+    return train_steps + eval_runs * eval_steps
