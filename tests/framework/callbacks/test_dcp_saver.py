@@ -83,6 +83,27 @@ def test_async_saves_go_through_dcp_async_save_with_the_stager(tmp_path: Path) -
     assert mock_dcp.async_save.call_args.kwargs["async_stager"] is cb._stager
 
 
+@pytest.mark.parametrize("async_checkpoint, region", [(False, "save"), (True, "async_save")])
+def test_saves_are_timed_with_the_runs_timer(
+    tmp_path: Path, async_checkpoint: bool, region: str
+) -> None:
+    from torchtnt.utils.timer import Timer
+
+    timer = Timer()
+    cb = DistributedCheckpointSaver(
+        str(tmp_path), save_every_n_train_steps=1, async_checkpoint=async_checkpoint
+    )
+    train(
+        DummyTrainUnit(2),
+        generate_random_dataloader(4, 2, 2),
+        max_epochs=1,
+        callbacks=[cb],
+        timer=timer,
+    )
+    # after steps 1 and 2, and the final save at the end of training
+    assert len(timer.recorded_durations[f"DistributedCheckpointSaver.{region}"]) == 3
+
+
 def test_save_restore_round_trip_with_every_part(tmp_path: Path) -> None:
     unit = SchedUnit()
     cb = DistributedCheckpointSaver(str(tmp_path), save_every_n_epochs=1)

@@ -43,6 +43,7 @@ from torchtnt.framework.callbacks.base_checkpointer import BaseCheckpointer
 from torchtnt.framework.callbacks.checkpointer_types import KnobOptions, RestoreOptions
 from torchtnt.framework.state import EntryPoint, State
 from torchtnt.framework.unit import AppStateMixin, TEvalData, TPredictData, TTrainData
+from torchtnt.framework.utils import get_timing_context
 from torchtnt.utils.checkpoint import BestCheckpointConfig, CheckpointPath, Phase
 from torchtnt.utils.distributed import get_or_create_gloo_pg
 from torchtnt.utils.stateful import MultiStateful, Stateful
@@ -192,8 +193,9 @@ class DistributedCheckpointSaver(BaseCheckpointer):
         if storage_writer is None:
             storage_writer = FsspecWriter(checkpoint_id, **self.default_writer_options)
         state_dict = {"app_state": MultiStateful(app_state)}
+        region = f"{type(self).__name__}.{'async_save' if self._async_checkpoint else 'save'}"
         if not self._async_checkpoint:
-            with _single_process_quiet():
+            with _single_process_quiet(), get_timing_context(state, region):
                 dcp.save(
                     state_dict=state_dict,
                     checkpoint_id=checkpoint_id,
@@ -203,14 +205,15 @@ class DistributedCheckpointSaver(BaseCheckpointer):
                 )
             return True
         self._wait()
-        self._prev_snapshot = dcp.async_save(
-            state_dict=state_dict,
-            checkpoint_id=checkpoint_id,
-            process_group=self._process_group,
-            storage_writer=storage_writer,
-            planner=planner,
-            async_stager=stager if stager is not None else self._stager,
-        )
+        with get_timing_context(state, region):
+            self._prev_snapshot = dcp.async_save(
+                state_dict=state_dict,
+                checkpoint_id=checkpoint_id,
+                process_group=self._process_group,
+                storage_writer=storage_writer,
+                planner=planner,
+                async_stager=stager if stager is not None else self._stager,
+            )
         if hook in ("on_train_end", "on_predict_end"):
             self._wait()
         return True
@@ -358,9 +361,7 @@ class DistributedCheckpointSaver(BaseCheckpointer):
         }
         _add_dataloaders(app_state, dataloaders, saved_keys)
         offsets = _add_extras(app_state, unit, saved_keys, restore_options)
-        initialized = (
-            _init_optimizers(app_state, unit) if restore_options.init_optim_states else []
-        )
+        initialized = _init_optimizers(app_state, unit) if restore_options.init_optim_states else []
         with get_or_create_gloo_pg(candidate_pg=process_group) as pg, _single_process_quiet():
             try:
                 dcp.load(
