@@ -203,6 +203,21 @@ def test_module_reassignment_warns_and_aliasing_logs_error(
         ({"gradient_accumulation_steps": True}, TypeError, r"gradient_accumulation_steps=True"),
         ({"swa_params": {"ema_decay": 0.9}}, TypeError, r"swa_params=.* expected a SWAParams"),
         ({"device": 3.0}, TypeError, r"device=3.0 is invalid: expected a torch.device"),
+        (
+            {"torch_compile_params": "eager"},
+            TypeError,
+            r"torch_compile_params='eager' is invalid: expected an instance of TorchCompileParams",
+        ),
+        (
+            {"activation_checkpoint_params": True},
+            TypeError,
+            r"activation_checkpoint_params=True is invalid: expected an instance of",
+        ),
+        (
+            {"torch_compile_params": TorchCompileParams(recursive_module_types=torch.nn.Linear)},
+            TypeError,
+            r"recursive_module_types=<class .*Linear'> is invalid: expected a list",
+        ),
         ({"device": "gpu"}, ValueError, r"device='gpu' is invalid"),
         ({"step_lr_interval": "batch"}, ValueError, r"step_lr_interval='batch' is invalid"),
         ({"swa_params": SWAParams(0, 0)}, ValueError, r"step_or_epoch_update_freq=0"),

@@ -31,7 +31,12 @@ from torchtnt.framework.utils import get_timing_context
 from torchtnt.utils.device import copy_data_to_device
 from torchtnt.utils.env import init_from_env
 from torchtnt.utils.precision import convert_precision_str_to_dtype
-from torchtnt.utils.prepare_module import Strategy, TorchCompileParams, TPStrategy
+from torchtnt.utils.prepare_module import (
+    Strategy,
+    TorchCompileParams,
+    TPStrategy,
+    _check_params_types,
+)
 
 TData = TypeVar("TData")
 
@@ -186,6 +191,7 @@ class _AutoUnitMixin(Generic[TData]):
         super().__init__()
         if not isinstance(module, torch.nn.Module):
             raise TypeError(f"module={module!r} is invalid: expected a torch.nn.Module")
+        _check_params_types(torch_compile_params, None)
         self.device: torch.device = _resolve_device(device)
         self.precision: Optional[torch.dtype] = _resolve_precision(precision)
         self.detect_anomaly = detect_anomaly

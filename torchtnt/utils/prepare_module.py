@@ -13,6 +13,7 @@ imported only by the functions that need them, and the FSDP detection helpers pe
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import logging
 import sys
@@ -466,7 +467,28 @@ def apply_ac(
     )
 
 
+def _check_params_types(torch_compile_params: object, activation_checkpoint_params: object) -> None:
+    """Require the params dataclasses (or None), so a dict or a backend name fails here."""
+    for name, value, cls in (
+        ("torch_compile_params", torch_compile_params, TorchCompileParams),
+        ("activation_checkpoint_params", activation_checkpoint_params, ActivationCheckpointParams),
+    ):
+        if value is not None and not isinstance(value, cls):
+            raise TypeError(
+                f"{name}={value!r} is invalid: expected an instance of {cls.__name__} (from "
+                f"torchtnt.utils.prepare_module) or None"
+            )
+
+
 def _validate_torch_compile_params(params: TorchCompileParams) -> None:
+    types = getattr(params, "recursive_module_types", None)
+    if isinstance(types, (str, type)) or (
+        types is not None and not isinstance(types, collections.abc.Iterable)
+    ):
+        raise TypeError(
+            f"torch_compile_params.recursive_module_types={types!r} is invalid: expected a "
+            "list of module types or class names, or None"
+        )
     backend = params.backend
     if callable(backend):
         return
@@ -656,6 +678,7 @@ def prepare_module(
         RuntimeError: for a distributed strategy without an initialized process group, or
             incompatible compile settings.
     """
+    _check_params_types(torch_compile_params, activation_checkpoint_params)
     if isinstance(strategy, TPStrategy):
         if global_mesh is None:
             raise ValueError(

@@ -136,6 +136,11 @@ def test_nothing_logged_off_rank_zero(monkeypatch, caplog) -> None:
         ({"max_depth": 1.5}, ValueError, "max_depth=1.5 is invalid"),
         ({"process_fn": "print"}, TypeError, "process_fn='print' is invalid"),
         ({"module_inputs": [1]}, TypeError, r"module_inputs=\[1\] is invalid"),
+        (
+            {"module_inputs": {"net": (torch.ones(1),)}},
+            TypeError,
+            r"module_inputs\['net'\] is invalid: expected a pair \(args, kwargs\)",
+        ),
     ],
 )
 def test_invalid_arguments(kwargs, error, match) -> None:

@@ -47,6 +47,17 @@ def _check_args(max_depth: Optional[int], process_fn: Any, module_inputs: Any) -
             f"module_inputs={module_inputs!r} is invalid: expected a mapping of module "
             "attribute name to (args, kwargs) for its forward, or None"
         )
+    for name, inputs in (module_inputs or {}).items():
+        if not (
+            isinstance(inputs, (tuple, list))
+            and len(inputs) == 2
+            and isinstance(inputs[0], (tuple, list))
+            and isinstance(inputs[1], Mapping)
+        ):
+            raise TypeError(
+                f"module_inputs[{name!r}] is invalid: expected a pair (args, kwargs), e.g. "
+                "((x,), {}) for module(x)"
+            )
 
 
 class ModuleSummary(Callback):

@@ -95,8 +95,8 @@ class ThroughputLogger(Callback):
       is recorded after the step-end hooks, ``on_*_step_end`` logs the previous step and
       ``on_*_end`` the last one.
     - ``"{Phase}: {item} per second (epoch granularity)"`` = count * steps / wall time of
-      the epoch, at the phase's ``num_epochs_completed`` (train: at each epoch end; eval and
-      predict: at the end of the run).
+      the epoch, at the phase's ``num_epochs_completed`` (train: at each epoch end; eval: at
+      the end of the run; predict: none, as in TorchTNT).
 
     ``{Phase}`` is ``Train``, ``Eval`` or ``Predict``. Values are computed on every rank; use
     a logger that writes on rank 0 only (all built-in loggers do).
