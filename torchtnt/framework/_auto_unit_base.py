@@ -263,8 +263,9 @@ class _AutoUnitMixin(Generic[TData]):
                 torch.cuda.current_stream().wait_stream(self._prefetch_stream)
         if batch is None:
             # The iterator is exhausted; the next epoch starts prefetching afresh.
+            stale = self._read_ahead_is_stale_end(phase)
             self._forget_read_ahead(phase)
-            if not self._ran_out_in_earlier_epoch(phase):
+            if not stale:
                 raise StopIteration
             # The end was read ahead while the last epoch stopped on a step limit: it
             # belongs to that epoch's iterator, not to this one (which would otherwise
@@ -276,8 +277,14 @@ class _AutoUnitMixin(Generic[TData]):
     def _forget_read_ahead(self, phase: ActivePhase) -> None:
         del self._phase_to_next_batch[phase]
         self._phase_to_prefetched[phase] = False
+        self._phase_to_end_epoch.pop(phase, None)
         if phase == ActivePhase.TRAIN:
             self._is_last_batch = False
+
+    def _read_ahead_is_stale_end(self, phase: ActivePhase) -> bool:
+        """True if what ``phase`` read ahead is the end of an earlier epoch's data."""
+        ended_in = self._phase_to_end_epoch.get(phase)
+        return ended_in is not None and ended_in < self._epochs_completed(phase)
 
     def on_train_start(self, state: State) -> None:
         """Drop a batch read ahead from another dataloader. Overrides should call super()."""
@@ -300,11 +307,6 @@ class _AutoUnitMixin(Generic[TData]):
             return
         if self._phase_to_source.get(phase) is not state.active_phase_state().dataloader:
             self._forget_read_ahead(phase)
-            self._phase_to_end_epoch.pop(phase, None)
-
-    def _ran_out_in_earlier_epoch(self, phase: ActivePhase) -> bool:
-        ended_in = self._phase_to_end_epoch.pop(phase, None)
-        return ended_in is not None and ended_in < self._epochs_completed(phase)
 
     def _epochs_completed(self, phase: ActivePhase) -> int:
         progress = getattr(self, f"{phase}_progress", None)
@@ -313,12 +315,9 @@ class _AutoUnitMixin(Generic[TData]):
     def _holds_prefetched_batch(self, phase: ActivePhase) -> bool:
         """Whether the next fetch of ``phase`` returns what was read ahead (a batch, or the
         end of the current epoch's data) instead of reading two batches."""
-        if not self._phase_to_prefetched.get(phase, False):
-            return False
-        if self._phase_to_next_batch.get(phase, _NOT_FETCHED) is not None:
-            return True
-        ended_in = self._phase_to_end_epoch.get(phase)
-        return ended_in is None or ended_in >= self._epochs_completed(phase)
+        return self._phase_to_prefetched.get(phase, False) and not self._read_ahead_is_stale_end(
+            phase
+        )
 
     def _next_from(self, state: State, data_iter: Iterator[TData]) -> TData:
         if state._timer is None and not _autograd_profiler._is_profiler_enabled:
