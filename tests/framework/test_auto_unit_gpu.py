@@ -8,9 +8,9 @@ from tests.framework.test_auto_unit import (
     flat_params,
     make_batches,
     make_linear,
-    marked_batches,
     reference_sgd,
 )
+from tests.framework.test_auto_unit_base import marked_batches
 from tests.framework.test_auto_unit_distributed import make_mlp, rank_batches
 from torchtnt.framework.train import train
 from torchtnt.utils.distributed import spawn_multi_process
