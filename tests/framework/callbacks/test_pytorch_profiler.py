@@ -100,6 +100,18 @@ def test_predict_starts_steps_and_stops(tmp_path: str) -> None:
     assert names.count("predict.next(data_iter)") == 3
 
 
+def test_a_failed_run_leaves_no_profiler_running() -> None:
+    class Failing(DummyTrainUnit):
+        def train_step(self, state: object, data: object) -> None:
+            raise RuntimeError("step failed")
+
+    callback = PyTorchProfiler(_record_everything_profiler())
+    with pytest.raises(RuntimeError, match="step failed"):
+        train(Failing(2), _data(2), max_epochs=1, callbacks=[callback])
+    assert not torch.autograd.profiler._is_profiler_enabled
+    callback.on_exception(None, None, RuntimeError())  # type: ignore[arg-type]  # no-op now
+
+
 def test_rejects_non_profiler() -> None:
     with pytest.raises(TypeError, match="profiler='trace.json' is invalid"):
         PyTorchProfiler("trace.json")  # type: ignore[arg-type]

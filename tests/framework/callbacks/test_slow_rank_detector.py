@@ -76,9 +76,10 @@ def test_epoch_checks_only() -> None:
         ({"check_every_n_steps": -5}, ValueError, "check_every_n_steps=-5 is invalid"),
         ({"check_every_n_epochs": -1}, ValueError, "check_every_n_epochs=-1 is invalid"),
         ({"check_every_n_steps": 2.5}, TypeError, "check_every_n_steps=2.5 is invalid"),
+        ({"logger": "ranks.csv"}, TypeError, "logger='ranks.csv' is invalid: expected a"),
     ],
 )
-def test_bad_frequencies(kwargs: Dict[str, Any], error: type, match: str) -> None:
+def test_bad_arguments(kwargs: Dict[str, Any], error: type, match: str) -> None:
     with pytest.raises(error, match=match):
         SlowRankDetector(**kwargs)
 

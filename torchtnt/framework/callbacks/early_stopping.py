@@ -25,7 +25,9 @@ class EarlyStopping(Callback):
     the unit's attribute to ``early_stop_checker``; its verdict is broadcast to all ranks
     and, if it says stop, ``state.stop()`` is called, so training ends after the current
     step or epoch. With ``phase="eval"`` the check runs on eval progress (e.g. an eval
-    loss computed in ``on_eval_end`` of the unit, inside ``fit``).
+    loss inside ``fit``). Epoch checks run in this callback's ``on_<phase>_epoch_end``,
+    after the unit's own ``on_<phase>_epoch_end`` and before its ``on_<phase>_end``: set
+    the attribute in the step or in the unit's ``on_<phase>_epoch_end``.
 
     Note: the check is collective; every rank must run this callback.
 
@@ -109,8 +111,9 @@ class EarlyStopping(Callback):
             if not hasattr(unit, self._monitored_attr):
                 raise RuntimeError(
                     f"EarlyStopping: the unit {type(unit).__name__} has no attribute "
-                    f"{self._monitored_attr!r} to monitor; set it (e.g. in the step or in "
-                    "on_eval_end) or pass the right monitored_attr"
+                    f"{self._monitored_attr!r} to monitor; set it before the check (in the "
+                    "step, or in the unit's on_train_epoch_end / on_eval_epoch_end, which run "
+                    "before the callbacks' ones) or pass the right monitored_attr"
                 )
             should_stop = self._checker.check(getattr(unit, self._monitored_attr))
         if sync_bool(should_stop, coherence_mode="rank_zero"):

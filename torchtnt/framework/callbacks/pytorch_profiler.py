@@ -33,10 +33,19 @@ class PyTorchProfiler(Callback):
                 "with start(), step() and stop())"
             )
         self.profiler: profile = profiler
+        self._running = False  # started by this callback and not stopped yet
+
+    def _start(self) -> None:
+        self.profiler.start()
+        self._running = True
+
+    def _stop(self) -> None:
+        self._running = False
+        self.profiler.stop()
 
     def on_train_start(self, state: State, unit: TTrainUnit) -> None:
         """Start profiling."""
-        self.profiler.start()
+        self._start()
 
     def on_train_step_end(self, state: State, unit: TTrainUnit) -> None:
         """Mark the end of a step."""
@@ -44,12 +53,12 @@ class PyTorchProfiler(Callback):
 
     def on_train_end(self, state: State, unit: TTrainUnit) -> None:
         """Stop profiling (this flushes the last trace)."""
-        self.profiler.stop()
+        self._stop()
 
     def on_eval_start(self, state: State, unit: TEvalUnit) -> None:
         """Start profiling, unless training (in ``fit``) already did."""
         if state.entry_point == EntryPoint.EVALUATE:
-            self.profiler.start()
+            self._start()
 
     def on_eval_step_end(self, state: State, unit: TEvalUnit) -> None:
         """Mark the end of a step."""
@@ -58,11 +67,11 @@ class PyTorchProfiler(Callback):
     def on_eval_end(self, state: State, unit: TEvalUnit) -> None:
         """Stop profiling, unless training (in ``fit``) goes on."""
         if state.entry_point == EntryPoint.EVALUATE:
-            self.profiler.stop()
+            self._stop()
 
     def on_predict_start(self, state: State, unit: TPredictUnit) -> None:
         """Start profiling."""
-        self.profiler.start()
+        self._start()
 
     def on_predict_step_end(self, state: State, unit: TPredictUnit) -> None:
         """Mark the end of a step."""
@@ -70,4 +79,10 @@ class PyTorchProfiler(Callback):
 
     def on_predict_end(self, state: State, unit: TPredictUnit) -> None:
         """Stop profiling (this flushes the last trace)."""
-        self.profiler.stop()
+        self._stop()
+
+    def on_exception(self, state: State, unit: object, exc: BaseException) -> None:
+        """Stop profiling if the run started it: the end hooks will not run, and a profiler
+        left on would slow (and profile) whatever the process does next."""
+        if self._running:
+            self._stop()

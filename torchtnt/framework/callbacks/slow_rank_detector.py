@@ -8,11 +8,11 @@ import torch
 import torch.distributed as dist
 
 from torchtnt.framework.callback import Callback
-from torchtnt.framework.callbacks._callback_utils import check_int
+from torchtnt.framework.callbacks._callback_utils import as_logger_list, check_int
 from torchtnt.framework.state import State
 from torchtnt.framework.unit import TTrainUnit
-from torchtnt.utils.device import get_device_from_env
 from torchtnt.utils.distributed import all_gather_tensors, get_global_rank
+from torchtnt.utils.env import init_from_env
 from torchtnt.utils.loggers.logger import MetricLogger
 from torchtnt.utils.rank_zero_log import rank_zero_info
 
@@ -80,11 +80,14 @@ class SlowRankDetector(Callback):
             )
         check_int("check_every_n_steps", check_every_n_steps, 1, allow_none=True)
         check_int("check_every_n_epochs", check_every_n_epochs, 1, allow_none=True)
+        if logger is not None:
+            as_logger_list(logger, "logger")
         self._check_every_n_steps = check_every_n_steps
         self._check_every_n_epochs = check_every_n_epochs
         self._pg = pg
         self._logger = logger
-        self._device: torch.device = device if device is not None else get_device_from_env()
+        # init_from_env also joins the process group torchrun describes, if none exists yet.
+        self._device: torch.device = device if device is not None else init_from_env()
         self._rank: int = get_global_rank()
 
     def on_train_step_end(self, state: State, unit: TTrainUnit) -> None:
