@@ -89,6 +89,20 @@ def test_non_scalar_rejected_and_nothing_logged(tracking_uri: str) -> None:
     assert client.get_run(logger.run_id).data.metrics == {}
 
 
+def test_steps_must_be_integers(tracking_uri: str) -> None:
+    logger = MLflowLogger(tracking_uri=tracking_uri)
+    with pytest.raises(TypeError, match=r"^step=1.5 \(logging 'a'\) is invalid: expected an int"):
+        logger.log("a", 1.0, 1.5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^step='2' \(logging 'b'\) is invalid"):
+        logger.log_dict({"b": 1.0}, "2")  # type: ignore[arg-type]
+    logger.log("a", 2.0, torch.tensor(3))  # a one-element integer tensor is converted
+    logger.log_dict({"b": 4.0}, np.int64(5))
+    logger.close()
+    client = mlflow.tracking.MlflowClient(tracking_uri=tracking_uri)
+    assert _history(client, logger.run_id, "a") == [(3, 2.0)]
+    assert _history(client, logger.run_id, "b") == [(5, 4.0)]
+
+
 def test_close_twice_and_log_after_close_are_no_ops(tracking_uri: str) -> None:
     logger = MLflowLogger(tracking_uri=tracking_uri)
     logger.close()

@@ -2,32 +2,22 @@
 
 import atexit
 import logging
-import numbers
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from typing import Dict, List, Set
 
-import torch
-
 import torchtnt.utils.distributed as _distributed
 from torchtnt.utils.loggers.logger import MetricLogger, Scalar
-from torchtnt.utils.loggers.utils import _add_to_row, _check_writable_path, _metric_to_float
+from torchtnt.utils.loggers.utils import (
+    _add_to_row,
+    _as_step,
+    _check_writable_path,
+    _metric_to_float,
+)
 
 logger: logging.Logger = logging.getLogger(__name__)
 
 _RESERVED_COLUMNS = ("step", "time")
-
-
-def _as_step(name: str, step: object) -> int:
-    """``step`` as a Python int (checked here: a file written later cannot hold a bad one)."""
-    if isinstance(step, torch.Tensor) and step.numel() == 1 and not step.is_floating_point():
-        return int(step.item())
-    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
-        raise TypeError(
-            f"step={step!r} (logging {name!r}) is invalid: expected an int (the step the value "
-            "belongs to)"
-        )
-    return int(step)
 
 
 def _check_steps_before_flushing(steps_before_flushing: int) -> None:

@@ -12,7 +12,7 @@ from typing import Any, List, Mapping, Optional
 
 import torchtnt.utils.distributed as _distributed
 from torchtnt.utils.loggers.logger import MetricLogger, Scalar
-from torchtnt.utils.loggers.utils import _metric_to_float
+from torchtnt.utils.loggers.utils import _as_step, _metric_to_float
 
 logger: logging.Logger = logging.getLogger(__name__)
 
@@ -131,10 +131,12 @@ class MLflowLogger(MetricLogger):
 
         Raises:
             ValueError: ``data`` has more than one element (on rank 0).
-            TypeError: ``data`` cannot be converted to float (on rank 0).
+            TypeError: ``data`` cannot be converted to float, or ``step`` is not an integer
+                (on rank 0).
         """
         if self._client is None:
             return
+        step = _as_step(name, step)
         value = _metric_to_float(name, data, step)
         self._client.log_metric(self._run_id, _mlflow_key(name), value, step=step)
 
@@ -147,10 +149,12 @@ class MLflowLogger(MetricLogger):
 
         Raises:
             ValueError: a value has more than one element (on rank 0; nothing is logged).
-            TypeError: a value cannot be converted to float (on rank 0; nothing is logged).
+            TypeError: a value cannot be converted to float, or ``step`` is not an integer
+                (on rank 0; nothing is logged).
         """
         if self._client is None or not payload:
             return
+        step = _as_step(next(iter(payload)), step)
         from mlflow.entities import Metric
 
         timestamp = int(time.time() * 1000)

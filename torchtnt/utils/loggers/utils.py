@@ -1,5 +1,6 @@
 """Helpers shared by the metric loggers: scalar conversion and log-path checks."""
 
+import numbers
 import os
 import time
 from pathlib import Path
@@ -130,3 +131,15 @@ def _add_to_row(buffer: Dict[int, Dict[str, float]], name: str, value: float, st
     row[name] = value
     row["step"] = step
     row["time"] = time.monotonic()
+
+
+def _as_step(name: str, step: object) -> int:
+    """``step`` as a Python int (checked here: a file written later cannot hold a bad one)."""
+    if isinstance(step, torch.Tensor) and step.numel() == 1 and not step.is_floating_point():
+        return int(step.item())
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+        raise TypeError(
+            f"step={step!r} (logging {name!r}) is invalid: expected an int (the step the value "
+            "belongs to)"
+        )
+    return int(step)
