@@ -1,3 +1,4 @@
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,15 @@ def test_kwargs_reach_the_filesystem(tmp_path: Path) -> None:
 def test_unknown_protocol() -> None:
     with pytest.raises(ValueError, match="Protocol not known: nosuchproto"):
         get_filesystem("nosuchproto://bucket/path")
+
+
+def test_missing_s3fs_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fsspec.registry
+
+    monkeypatch.setitem(sys.modules, "s3fs", None)  # as if it were not installed
+    monkeypatch.delitem(fsspec.registry._registry, "s3", raising=False)  # nor imported yet
+    with pytest.raises(
+        ImportError,
+        match=r"'s3://bucket/run' needs the 's3' filesystem: pip install \"torchtnt\[s3\]\"",
+    ):
+        get_filesystem("s3://bucket/run")

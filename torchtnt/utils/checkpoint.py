@@ -21,9 +21,9 @@ from typing import Any, Dict, List, Literal, Optional, Pattern, Union
 import fsspec
 import torch
 import torch.distributed as dist
-from fsspec.core import url_to_fs
 
 from torchtnt.utils.distributed import PGWrapper, rank_zero_read_and_broadcast
+from torchtnt.utils.fsspec import get_filesystem
 
 __all__ = [
     "BestCheckpointConfig",
@@ -314,7 +314,7 @@ def _retrieve_checkpoint_dirpaths(
     only complete checkpoints (holding at least one of the metadata files) are kept; each
     incomplete one is skipped with a warning.
     """
-    fs = file_system if file_system is not None else url_to_fs(dirpath)[0]
+    fs = file_system if file_system is not None else get_filesystem(dirpath)
     if not fs.exists(dirpath):
         logger.warning(f"Checkpoint directory {dirpath!r} does not exist: no checkpoints in it.")
         return []
@@ -421,7 +421,7 @@ def does_checkpoint_exist(
     fnames = _as_list(metadata_fname)
     if not fnames:
         return False
-    fs = file_system if file_system is not None else url_to_fs(ckpt_path)[0]
+    fs = file_system if file_system is not None else get_filesystem(ckpt_path)
     return any(_metadata_exists(fs, ckpt_path, f) for f in fnames)
 
 
@@ -464,7 +464,7 @@ class CheckpointManager:
         self._metadata_fnames: List[str] = list(metadata_fnames or [])
         self._pg_wrapper = PGWrapper(process_group)
         self._file_system: fsspec.AbstractFileSystem = (
-            file_system if file_system is not None else url_to_fs(self.dirpath)[0]
+            file_system if file_system is not None else get_filesystem(self.dirpath)
         )
         self._ckpt_paths: List[CheckpointPath] = []
         if keep_last_n_checkpoints:

@@ -17,8 +17,18 @@ def get_filesystem(path: str, **kwargs: Any) -> fsspec.AbstractFileSystem:
 
     Raises:
         ValueError: from fsspec, for an unknown protocol.
-        ImportError: from fsspec, for a protocol whose implementation package is not
-            installed.
+        ImportError: for a protocol whose implementation package is not installed (the
+            message names what to install).
     """
-    fs, _ = url_to_fs(path, **kwargs)
+    try:
+        fs, _ = url_to_fs(path, **kwargs)
+    except ImportError as e:
+        protocol = path.split("://", 1)[0] if "://" in path else "file"
+        extra = _EXTRAS.get(protocol)
+        hint = f'pip install "torchtnt[{extra}]"' if extra else "install its fsspec package"
+        raise ImportError(f"{path!r} needs the {protocol!r} filesystem: {hint} ({e})") from e
     return fs
+
+
+# Protocols with a torchtnt extra that installs their fsspec implementation.
+_EXTRAS = {"s3": "s3", "s3a": "s3"}
