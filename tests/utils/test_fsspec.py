@@ -39,10 +39,11 @@ def test_unknown_protocol() -> None:
 
 
 def test_missing_s3fs_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    import fsspec.registry
+    import fsspec.registry  # noqa: F401  (the module; fsspec.registry is also a mapping)
 
+    imported = sys.modules["fsspec.registry"]._registry
     monkeypatch.setitem(sys.modules, "s3fs", None)  # as if it were not installed
-    monkeypatch.delitem(fsspec.registry._registry, "s3", raising=False)  # nor imported yet
+    monkeypatch.delitem(imported, "s3", raising=False)  # nor imported before
     with pytest.raises(
         ImportError,
         match=r"'s3://bucket/run' needs the 's3' filesystem: pip install \"torchtnt\[s3\]\"",
