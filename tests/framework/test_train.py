@@ -449,6 +449,25 @@ def test_unit_that_is_not_a_train_unit() -> None:
         train(NotAUnit(), [0], max_epochs=1)  # type: ignore[arg-type]
 
 
+def test_unit_whose_init_skipped_super_init_fails_at_the_door() -> None:
+    class Config:
+        def __init__(self) -> None:  # no super().__init__(): TrainUnit's never runs
+            self.hparams = {"lr": 0.1}
+
+    class Forgetful(Config, TrainUnit[int]):
+        def train_step(self, state: State, data: int) -> None:
+            raise AssertionError("no step may run")
+
+    log: List[str] = []
+    with pytest.raises(
+        TypeError,
+        match=r"train_unit=.*Forgetful.* was not initialized as a TrainUnit: every __init__ in "
+        r"its class hierarchy must call super\(\).__init__\(\)",
+    ):
+        train(Forgetful(), [0], max_epochs=1, callbacks=[RecordingCallback(log)])
+    assert log == []
+
+
 def test_dataloader_that_is_not_iterable() -> None:
     log: List[str] = []
     with pytest.raises(

@@ -76,6 +76,25 @@ def test_attributes_are_classified_by_kind() -> None:
     ]
 
 
+def test_values_without_state_dict_stay_plain_and_instance_statefuls_are_tracked() -> None:
+    import dataclasses
+    import types
+
+    import numpy as np
+
+    @dataclasses.dataclass
+    class Record:
+        loss: float = 0.0
+
+    t = Tracker()
+    for value in (np.float64(1.5), Record(), torch.nn.Parameter(torch.ones(1)), None):
+        t.last = value
+    assert t.app_state() == {}
+    # state_dict / load_state_dict set on the instance, not the class: still a stateful
+    t.ns = types.SimpleNamespace(state_dict=lambda: {}, load_state_dict=lambda sd: None)
+    assert list(t.tracked_misc_statefuls()) == ["ns"]
+
+
 def test_accessors_return_live_dicts() -> None:
     t = Tracker()
     t.tracked_modules()["extra"] = torch.nn.ReLU()

@@ -316,8 +316,9 @@ def run_entry_point(
 
 def _progress_line(unit: Any) -> str:
     parts = []
+    tracked = getattr(unit, "__dict__", {}).get("_progress") or {}  # never raise from here
     for attr in ("train_progress", "eval_progress", "predict_progress"):
-        progress = unit.tracked_progress().get(attr)
+        progress = tracked.get(attr)
         if progress is not None:
             parts.append(f"{attr}: {progress.get_progress_string()}")
     return "; ".join(parts) or "no progress recorded"

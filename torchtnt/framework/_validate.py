@@ -16,11 +16,18 @@ from torchtnt.utils.timer import TimerProtocol
 
 
 def check_unit(name: str, unit: object, expected: type) -> None:
-    """Require ``unit`` to be an instance of ``expected``."""
+    """Require ``unit`` to be an instance of ``expected`` whose ``__init__`` ran."""
     if not isinstance(unit, expected):
         raise TypeError(
             f"{name}={_describe(unit)} is invalid: expected an instance of {expected.__name__} "
             f"(subclass torchtnt.framework.unit.{expected.__name__} and implement its step)"
+        )
+    if not isinstance(unit, NonCallableMock) and not isinstance(
+        getattr(unit, "__dict__", {}).get("_progress"), dict
+    ):
+        raise TypeError(
+            f"{name}={_describe(unit)} was not initialized as a {expected.__name__}: every "
+            "__init__ in its class hierarchy must call super().__init__()"
         )
 
 

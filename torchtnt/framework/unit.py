@@ -53,7 +53,13 @@ _PLAIN_TYPES = frozenset(
 
 def _tracking_dict_for(value: Any) -> Union[str, None]:
     """Name of the tracking dict ``value`` belongs in, or None for a plain attribute."""
-    if type(value) in _PLAIN_TYPES:
+    kind = type(value)
+    if kind in _PLAIN_TYPES or value is None:
+        return None
+    # Every tracked kind has a state_dict (modules, optimizers, schedulers, progress,
+    # metrics, statefuls); checking for it first spares the slow protocol isinstance
+    # checks for the values most often assigned in a step (NumPy scalars, records, ...).
+    if not hasattr(kind, "state_dict") and "state_dict" not in getattr(value, "__dict__", ()):
         return None
     # Metrics first: some metric classes are also nn.Modules.
     if isinstance(value, MetricStateful):
