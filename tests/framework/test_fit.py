@@ -11,6 +11,7 @@ from tests.framework._recording import (
     exhausted,
     steps,
 )
+from torchtnt.framework._loop_utils import RESUME_INSIDE_EVAL_ATTR
 from torchtnt.framework._test_utils import DummyFitUnit, DummyTrainUnit, generate_random_dataloader
 from torchtnt.framework.callbacks.lambda_callback import Lambda
 from torchtnt.framework.fit import fit
@@ -256,16 +257,29 @@ def test_a_fit_that_does_not_evaluate_does_not_finish_an_interrupted_evaluation(
     assert unit.eval_progress.num_steps_completed == 1
 
 
+def test_progress_left_by_a_failed_evaluate_does_not_make_fit_evaluate_first() -> None:
+    log: List[str] = []
+    unit = RecordingUnit(log)
+    # what evaluate() leaves when its second step raised: one step into its epoch
+    unit.eval_progress.load_state_dict(
+        {"num_epochs_completed": 0, "num_steps_completed": 1, "num_steps_completed_in_epoch": 1}
+    )
+    fit(unit, [0, 1], [8, 9], max_epochs=1, evaluate_every_n_epochs=5)
+    assert not any("eval" in entry for entry in log)
+
+
 def test_resuming_inside_an_evaluation_finishes_it_first() -> None:
     log: List[str] = []
     unit = RecordingUnit(log)
-    # a checkpoint taken after eval step 1 of the evaluation that followed train epoch 1
+    # as restored from a checkpoint taken after eval step 1 of the evaluation that followed
+    # train epoch 1 (the restore also leaves the mark the loop reads)
     unit.train_progress.load_state_dict(
         {"num_epochs_completed": 1, "num_steps_completed": 2, "num_steps_completed_in_epoch": 0}
     )
     unit.eval_progress.load_state_dict(
         {"num_epochs_completed": 0, "num_steps_completed": 1, "num_steps_completed_in_epoch": 1}
     )
+    object.__setattr__(unit, RESUME_INSIDE_EVAL_ATTR, True)
     fit(unit, [0, 1], [8], max_epochs=2, callbacks=[RecordingCallback(log)])
     resumed_eval = (
         both("on_eval_start")

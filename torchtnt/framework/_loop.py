@@ -21,6 +21,7 @@ import torch.autograd.profiler as _autograd_profiler
 
 from torchtnt.framework._callback_handler import CallbackHandler
 from torchtnt.framework._loop_utils import (
+    RESUME_INSIDE_EVAL_ATTR,
     _is_done,
     _maybe_set_distributed_sampler_epoch,
     _reason_epoch_completed,
@@ -131,10 +132,13 @@ def _resumes_inside_eval(state: State, unit: Any, phase: _Phase) -> bool:
     """True when fit restarts from a checkpoint taken in the middle of an evaluation.
 
     That evaluation is finished first, so the resumed run sees what the uninterrupted run
-    would have seen (TorchTNT would instead fold the rest into the next evaluation).
+    would have seen (TorchTNT would instead fold the rest into the next evaluation). Only a
+    restore marks this (progress left by a failed run does not).
     """
     eval_state = state.eval_state
     if phase is not TRAIN or state.entry_point != EntryPoint.FIT or eval_state is None:
+        return False
+    if not getattr(unit, "__dict__", {}).pop(RESUME_INSIDE_EVAL_ATTR, False):
         return False
     evaluates = eval_state.evaluate_every_n_steps or eval_state.evaluate_every_n_epochs
     if not evaluates or eval_state.dataloader is None:

@@ -10,6 +10,10 @@ from torchtnt.utils.progress import Progress
 
 _log: logging.Logger = logging.getLogger(__name__)
 
+# Set on a unit by a restore from a fit checkpoint taken in the middle of an evaluation: the
+# resumed fit finishes that evaluation before training on (read once by the loop).
+RESUME_INSIDE_EVAL_ATTR = "_tnt_resume_inside_eval"
+
 
 def _is_done(progress: Progress, max_epochs: Optional[int], max_steps: Optional[int]) -> bool:
     """Return True when the epoch or step limit of the whole loop is reached."""

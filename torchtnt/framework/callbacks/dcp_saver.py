@@ -22,6 +22,7 @@ from torch.distributed.checkpoint.planner import LoadPlanner, SavePlanner
 from torch.distributed.checkpoint.state_dict import _init_optim_state
 from torch.distributed.checkpoint.storage import StorageReader, StorageWriter
 
+from torchtnt.framework._loop_utils import RESUME_INSIDE_EVAL_ATTR
 from torchtnt.framework.callbacks._checkpoint_utils import (
     _DL_SKIP_STATE_KEY,
     _EVAL_PROGRESS_STATE_KEY,
@@ -382,6 +383,7 @@ class DistributedCheckpointSaver(BaseCheckpointer):
                     ) from e
                 raise
         _settle_between_epochs(unit, app_state, dataloaders)
+        _mark_interrupted_evaluation(checkpoint_id, unit)
         if offsets is not None:
             for key, count in offsets.state_dict().items():
                 if key in app_state and dataloaders.get(key) is not None:
@@ -545,6 +547,24 @@ def _add_extras(
     offsets = _FrozenState({k: 0 for k in offset_keys})
     app_state[_DL_SKIP_STATE_KEY] = offsets
     return offsets
+
+
+def _mark_interrupted_evaluation(checkpoint_id: str, unit: AppStateMixin) -> None:
+    """A fit checkpoint taken in the middle of an evaluation: have the resumed fit finish
+    that evaluation first (the loop reads the mark once)."""
+    try:
+        steps = CheckpointPath.from_str(checkpoint_id).step
+    except ValueError:
+        return
+    progress = unit.tracked_progress().get(_EVAL_PROGRESS_STATE_KEY)
+    if (
+        isinstance(steps, dict)
+        and Phase.TRAIN in steps
+        and Phase.EVALUATE in steps
+        and progress is not None
+        and progress.num_steps_completed_in_epoch > 0
+    ):
+        object.__setattr__(unit, RESUME_INSIDE_EVAL_ATTR, True)
 
 
 def _settle_between_epochs(
