@@ -1,6 +1,7 @@
 import copy
 import pickle
 from typing import Any, Dict, Iterator
+from unittest.mock import Mock
 
 import pytest
 import torch
@@ -17,6 +18,7 @@ from torchtnt.framework._test_utils import (
 from torchtnt.framework.state import State
 from torchtnt.framework.unit import AppStateMixin, EvalUnit, PredictUnit, TrainUnit
 from torchtnt.utils.progress import Progress
+from torchtnt.utils.stateful import Stateful
 
 
 class Tracker(AppStateMixin):
@@ -92,7 +94,17 @@ def test_values_without_state_dict_stay_plain_and_instance_statefuls_are_tracked
     assert t.app_state() == {}
     # state_dict / load_state_dict set on the instance, not the class: still a stateful
     t.ns = types.SimpleNamespace(state_dict=lambda: {}, load_state_dict=lambda sd: None)
-    assert list(t.tracked_misc_statefuls()) == ["ns"]
+
+    class Proxy:  # hands every attribute of the object it wraps through __getattr__
+        def __init__(self, inner: object) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.inner, name)
+
+    t.proxy = Proxy(StatefulThing())
+    t.mock = Mock(spec=Stateful)
+    assert list(t.tracked_misc_statefuls()) == ["ns", "proxy", "mock"]
 
 
 def test_accessors_return_live_dicts() -> None:

@@ -26,7 +26,8 @@ def check_unit(name: str, unit: object, expected: type) -> None:
         getattr(unit, "__dict__", {}).get("_progress"), dict
     ):
         raise TypeError(
-            f"{name}={_describe(unit)} was not initialized as a {expected.__name__}: every "
+            f"{name}={_describe(unit)} was not initialized as {_article(expected.__name__)} "
+            f"{expected.__name__}: every "
             "__init__ in its class hierarchy must call super().__init__()"
         )
 
@@ -83,6 +84,10 @@ def check_timer(timer: Optional[TimerProtocol]) -> None:
             f"timer={_describe(timer)} is invalid: expected None or a timer such as "
             "torchtnt.utils.timer.Timer()"
         )
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "AEIOU" else "a"
 
 
 def _describe(value: Any) -> str:

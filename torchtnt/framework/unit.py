@@ -59,7 +59,8 @@ def _tracking_dict_for(value: Any) -> Union[str, None]:
     # Every tracked kind has a state_dict (modules, optimizers, schedulers, progress,
     # metrics, statefuls); checking for it first spares the slow protocol isinstance
     # checks for the values most often assigned in a step (NumPy scalars, records, ...).
-    if not hasattr(kind, "state_dict") and "state_dict" not in getattr(value, "__dict__", ()):
+    # On the value itself: a proxy's __getattr__ or a mock may supply it.
+    if not hasattr(value, "state_dict"):
         return None
     # Metrics first: some metric classes are also nn.Modules.
     if isinstance(value, MetricStateful):
