@@ -199,6 +199,31 @@ def test_restore_leaves_an_optimizer_it_does_not_restore_untouched(tmp_path: Pat
     assert fresh.lr_scheduler.last_epoch == 2 and fresh.train_progress.num_steps_completed == 2
 
 
+def test_a_checkpoint_saved_before_the_first_optimizer_step_restores(tmp_path: Path) -> None:
+    class Accumulating(DummyTrainUnit):  # updates every second step, like accumulation
+        def __init__(self) -> None:
+            super().__init__(2)
+            self.optimizer = torch.optim.SGD(self.module.parameters(), lr=0.1, momentum=0.9)
+
+        def train_step(self, state: State, data: Any) -> Any:
+            inputs, targets = data
+            loss = torch.nn.functional.cross_entropy(self.module(inputs), targets)
+            loss.backward()
+            if self.train_progress.num_steps_completed % 2 == 1:
+                self.optimizer.step()
+                self.optimizer.zero_grad()
+            return loss
+
+    cb = DistributedCheckpointSaver(str(tmp_path), save_every_n_train_steps=1)
+    train(Accumulating(), generate_random_dataloader(8, 2, 2), max_steps=2, callbacks=[cb])
+    fresh = Accumulating()
+    DistributedCheckpointSaver.restore(str(tmp_path / "epoch_0_train_step_1"), fresh)
+    assert fresh.optimizer.state == {} and fresh.train_progress.num_steps_completed == 1
+    later = Accumulating()
+    DistributedCheckpointSaver.restore(str(tmp_path / "epoch_0_train_step_2"), later)
+    assert len(later.optimizer.state) == 2  # momentum buffers of weight and bias
+
+
 @pytest.mark.parametrize("where", ["missing", "empty", "incomplete", "parent"])
 def test_a_failed_restore_changes_nothing_in_the_unit(tmp_path: Path, where: str) -> None:
     cb = DistributedCheckpointSaver(str(tmp_path / "run"))

@@ -362,7 +362,11 @@ class DistributedCheckpointSaver(BaseCheckpointer):
         }
         _add_dataloaders(app_state, dataloaders, saved_keys)
         offsets = _add_extras(app_state, unit, saved_keys, restore_options)
-        initialized = _init_optimizers(app_state, unit) if restore_options.init_optim_states else []
+        initialized = (
+            _init_optimizers(app_state, unit, saved_keys)
+            if restore_options.init_optim_states
+            else []
+        )
         with get_or_create_gloo_pg(candidate_pg=process_group) as pg, _single_process_quiet():
             try:
                 dcp.load(
@@ -592,17 +596,23 @@ def _settle_between_epochs(
                 dataloader.state_dict()  # materializes the restored iterator
 
 
-def _init_optimizers(app_state: Dict[str, Any], unit: AppStateMixin) -> List[Any]:
+def _init_optimizers(
+    app_state: Dict[str, Any], unit: AppStateMixin, saved_keys: Optional[Set[str]]
+) -> List[Any]:
     """Give the optimizers being restored their (empty) state tensors, which DCP loads into.
 
     Only the unit's optimizers still in ``app_state`` (or the optimizer inside a wrapper);
-    an LR scheduler also has an ``.optimizer`` but must not make restore touch it. Returns
-    the optimizers that had no state before, so a failed load can take it back.
+    an LR scheduler also has an ``.optimizer`` but must not make restore touch it. An
+    optimizer saved before its first step has no state in the checkpoint and gets none here
+    either (DCP would otherwise look for it). Returns the optimizers that had no state
+    before, so a failed load can take it back.
     """
     initialized = []
     for key in unit.tracked_optimizers():
         value = app_state.get(key)
         optimizer = getattr(value, "optimizer", value)
+        if saved_keys is not None and not _has_entry(saved_keys, f"{key}.state"):
+            continue
         if isinstance(optimizer, torch.optim.Optimizer):
             if not optimizer.state:
                 initialized.append(optimizer)
