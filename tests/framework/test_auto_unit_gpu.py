@@ -1,5 +1,7 @@
 """AutoUnit paths that need CUDA: GradScaler, prefetch side stream, NCCL DDP."""
 
+from typing import Any, Optional, Tuple
+
 import pytest
 import torch
 
@@ -68,13 +70,19 @@ def test_nccl_ddp_gradients_equal_across_ranks() -> None:
     torch.testing.assert_close(g0, g1, rtol=0, atol=0)
 
 
-def _nccl_ddp_single_rank_params() -> torch.Tensor:
+def _train_on_one_gpu(strategy: str, precision: Optional[str] = None) -> Tuple[str, str, Any]:
+    """One NCCL rank on GPU 0: train 3 steps; return the module's and the grad scaler's type
+    names and the trained parameters (on the CPU)."""
     device = torch.device("cuda", 0)
     torch.cuda.set_device(device)
-    unit = RegressionUnit(module=make_linear(), device=device, strategy="ddp")
+    unit = RegressionUnit(
+        module=make_linear(), device=device, strategy=strategy, precision=precision
+    )
+    scaler = unit.grad_scaler
+    if scaler is not None:
+        assert scaler.is_enabled()
     train(unit, make_batches(3), max_epochs=1)
-    assert isinstance(unit.module, torch.nn.parallel.DistributedDataParallel)
-    return flat_params(unit.module).cpu()
+    return type(unit.module).__name__, type(scaler).__name__, flat_params(unit.module).cpu()
 
 
 @pytest.mark.gpu
@@ -82,26 +90,17 @@ def _nccl_ddp_single_rank_params() -> torch.Tensor:
 @requires_cuda
 def test_nccl_ddp_on_one_gpu_trains_like_plain_sgd() -> None:
     # One rank is enough to run the NCCL process group, DDP on CUDA and its gradient hooks.
-    (params,) = spawn_multi_process(1, "nccl", _nccl_ddp_single_rank_params)
+    ((module_type, _, params),) = spawn_multi_process(1, "nccl", _train_on_one_gpu, "ddp")
+    assert module_type == "DistributedDataParallel"
     expected = reference_sgd(make_linear(), make_batches(3), lr=0.1)
     torch.testing.assert_close(params, expected, rtol=1e-5, atol=1e-6)
-
-
-def _fsdp2_fp16_single_gpu() -> torch.Tensor:
-    from torch.distributed.fsdp.sharded_grad_scaler import ShardedGradScaler
-
-    device = torch.device("cuda", 0)
-    torch.cuda.set_device(device)
-    unit = RegressionUnit(module=make_linear(), device=device, strategy="fsdp2", precision="fp16")
-    assert isinstance(unit.grad_scaler, ShardedGradScaler) and unit.grad_scaler.is_enabled()
-    train(unit, make_batches(3), max_epochs=1)
-    return flat_params(unit.module).cpu()
 
 
 @pytest.mark.gpu
 @pytest.mark.distributed
 @requires_cuda
 def test_fsdp2_fp16_uses_the_sharded_scaler_and_trains() -> None:
-    (params,) = spawn_multi_process(1, "nccl", _fsdp2_fp16_single_gpu)
+    ((_, scaler_type, params),) = spawn_multi_process(1, "nccl", _train_on_one_gpu, "fsdp2", "fp16")
+    assert scaler_type == "ShardedGradScaler"
     expected = reference_sgd(make_linear(), make_batches(3), lr=0.1)
     torch.testing.assert_close(params, expected, rtol=1e-2, atol=1e-3)
